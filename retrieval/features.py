@@ -1,0 +1,329 @@
+"""Learning-to-rank features of (query, candidate) pairs, computed from the candidates and the sparse index.
+
+``FeatureExtractor`` turns a query and its fused candidates into a float32 matrix whose columns are named by a
+versioned ``FeatureSchema``. Retriever-derived features (ranks, cosine, RRF) come from the ``Candidate``s;
+lexical features (per-field BM25, query-term coverage) are computed here from raw term statistics supplied by
+the sparse index through the ``TermStats`` protocol (``InMemoryTermStats`` is a reference implementation).
+
+Every score-valued feature is made relative to the query's candidate list (ratio to the best candidate,
+gap to the best, z-score) so that a model trained on one corpus transfers to corpora with other BM25 scales.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from retrieval.candidates import Candidate
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+_MISSING_RANK = 1000  # rank given to a candidate that a retriever did not return
+
+
+class Field(StrEnum):
+    TITLE = "title"
+    BODY = "body"
+
+
+@runtime_checkable
+class TermStats(Protocol):
+    """What the feature extractor needs from the sparse index. Keys are ``Chunk.key``s.
+
+    Terms are analyzed terms (``en_stem``: simple tokenizer, tokens over 40 bytes removed, lowercased,
+    English Snowball stemmer). Field lengths count every indexed token of the field (stopwords included).
+    """
+
+    def analyze_query(self, text: str) -> list[str]:
+        """The query's terms as the BM25 retriever uses them (stopwords dropped), in order, repeats kept."""
+        ...
+
+    def num_chunks(self) -> int:
+        """Number of live chunks in the index (BM25's N)."""
+        ...
+
+    def avg_field_length(self, field: Field) -> float:
+        """Mean number of tokens of ``field`` over all chunks (0.0 when the index is empty)."""
+        ...
+
+    def doc_freqs(self, terms: Sequence[str], field: Field) -> np.ndarray:
+        """int64 array (len(terms),): number of chunks whose ``field`` contains each term."""
+        ...
+
+    def term_frequencies(self, keys: Sequence[int], terms: Sequence[str], field: Field) -> np.ndarray:
+        """float32 array (len(keys), len(terms)): occurrences of each term in each chunk's ``field``.
+
+        A key the index does not know gives a row of zeros.
+        """
+        ...
+
+    def field_lengths(self, keys: Sequence[int], field: Field) -> np.ndarray:
+        """float32 array (len(keys),): tokens in each chunk's ``field`` (0 for an unknown key)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSchema:
+    """Identity of a feature layout; a model is only valid with the schema it was trained on."""
+
+    name: str
+    version: int
+    features: tuple[str, ...]
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}/v{self.version}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "version": self.version, "features": list(self.features)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> FeatureSchema:
+        feats = data.get("features", [])
+        return cls(str(data.get("name", "")), int(str(data.get("version", -1))), tuple(map(str, feats)))  # type: ignore[call-overload]
+
+
+# Every feature the extractor knows, in a fixed order. A schema picks an ordered subset.
+ALL_FEATURES: tuple[str, ...] = (
+    "dense_cos",  # cosine similarity (missing: the lowest cosine among the candidates)
+    "dense_gap",  # best cosine of the query minus this cosine
+    "dense_z",  # cosine z-scored over the query's candidates
+    "dense_rank_log",  # log1p(dense rank); missing rank = 1000
+    "sparse_rank_log",  # log1p(BM25 rank); missing rank = 1000
+    "fused_ratio",  # RRF score / best RRF score
+    "fused_rank_log",  # log1p(RRF rank)
+    "both_retrieved",  # 1 when both retrievers returned the chunk
+    "variant_hits",  # query variants that retrieved the chunk
+    "bm25_ratio",  # (title+body BM25) / best among candidates
+    "bm25_z",  # (title+body BM25) z-scored
+    "bm25_body_ratio",
+    "bm25_title_ratio",
+    "bm25_body_raw",  # absolute scores: corpus dependent, for research only
+    "bm25_title_raw",
+    "coverage",  # fraction of distinct query terms found in title or body
+    "idf_coverage",  # IDF-weighted fraction of query terms found in title or body
+    "title_idf_coverage",  # IDF-weighted fraction of query terms found in the title
+    "body_len_log",  # log1p(body tokens)
+    "query_len",  # distinct query terms
+    "position_log",  # log1p(position of the chunk in its document)
+)
+
+FEATURE_SCHEMA = FeatureSchema(
+    name="hybrid-ltr",
+    version=1,
+    features=(
+        "dense_cos",
+        "dense_gap",
+        "dense_z",
+        "dense_rank_log",
+        "sparse_rank_log",
+        "fused_ratio",
+        "fused_rank_log",
+        "both_retrieved",
+        "bm25_ratio",
+        "bm25_z",
+        "bm25_body_ratio",
+        "bm25_title_ratio",
+        "coverage",
+        "idf_coverage",
+        "title_idf_coverage",
+        "body_len_log",
+        "query_len",
+    ),
+)
+
+
+def _log_rank(rank: int | None) -> float:
+    return math.log1p(rank if rank is not None else _MISSING_RANK)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-6)
+
+
+def _ratio(x: np.ndarray) -> np.ndarray:
+    top = float(x.max()) if x.size else 0.0
+    return x / top if top > 0 else np.zeros_like(x)
+
+
+def bm25_idf(doc_freqs: np.ndarray, n_docs: int) -> np.ndarray:
+    """BM25 (Lucene/tantivy) IDF: ln(1 + (N - df + 0.5) / (df + 0.5))."""
+    df = doc_freqs.astype(np.float64)
+    return np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+
+
+def bm25_scores(tf: np.ndarray, lengths: np.ndarray, avg_len: float, idf: np.ndarray) -> np.ndarray:
+    """BM25 of each row of ``tf`` (n_keys, n_terms) with k1=1.2, b=0.75, as tantivy computes it."""
+    norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths / max(avg_len, 1e-6))
+    part = tf * (BM25_K1 + 1.0) / (tf + norm[:, None])
+    return (part * idf[None, :]).sum(axis=1).astype(np.float32)
+
+
+class FeatureExtractor:
+    """Builds the (n_candidates, n_features) float32 matrix named by ``schema``."""
+
+    def __init__(self, schema: FeatureSchema = FEATURE_SCHEMA) -> None:
+        unknown = [f for f in schema.features if f not in ALL_FEATURES]
+        if unknown:
+            raise ValueError(f"unknown features in schema {schema.tag}: {unknown}")
+        self.schema = schema
+        self._columns = [ALL_FEATURES.index(f) for f in schema.features]
+
+    def extract(self, query: str, candidates: Sequence[Candidate], stats: TermStats) -> np.ndarray:
+        return self.extract_all(query, candidates, stats)[:, self._columns]
+
+    def extract_all(self, query: str, candidates: Sequence[Candidate], stats: TermStats) -> np.ndarray:
+        """Every feature of ``ALL_FEATURES`` (research and training use this to compare feature sets)."""
+        n = len(candidates)
+        out = np.zeros((n, len(ALL_FEATURES)), dtype=np.float32)
+        if n == 0:
+            return out
+        col = {name: i for i, name in enumerate(ALL_FEATURES)}
+
+        dense = np.array([c.dense_score if c.dense_score is not None else np.nan for c in candidates])
+        present = ~np.isnan(dense)
+        dense[~present] = dense[present].min() if present.any() else 0.0
+        out[:, col["dense_cos"]] = dense
+        out[:, col["dense_gap"]] = dense.max() - dense
+        out[:, col["dense_z"]] = _zscore(dense)
+        out[:, col["dense_rank_log"]] = [_log_rank(c.dense_rank) for c in candidates]
+        out[:, col["sparse_rank_log"]] = [_log_rank(c.sparse_rank) for c in candidates]
+        fused = np.array([c.fused_score for c in candidates], dtype=np.float64)
+        out[:, col["fused_ratio"]] = _ratio(fused)
+        out[:, col["fused_rank_log"]] = [math.log1p(c.fused_rank) for c in candidates]
+        out[:, col["both_retrieved"]] = [
+            float(c.dense_rank is not None and c.sparse_rank is not None) for c in candidates
+        ]
+        out[:, col["variant_hits"]] = [c.variant_hits for c in candidates]
+        out[:, col["position_log"]] = [math.log1p(c.chunk.position) for c in candidates]
+
+        terms = sorted(set(stats.analyze_query(query)))
+        out[:, col["query_len"]] = len(terms)
+        keys = [c.chunk.key for c in candidates]
+        body_len = stats.field_lengths(keys, Field.BODY)
+        out[:, col["body_len_log"]] = np.log1p(body_len)
+        if not terms:
+            return out
+        n_docs = stats.num_chunks()
+        per_field = {}
+        for field in (Field.BODY, Field.TITLE):
+            tf = stats.term_frequencies(keys, terms, field)
+            lengths = body_len if field is Field.BODY else stats.field_lengths(keys, field)
+            idf = bm25_idf(stats.doc_freqs(terms, field), n_docs)
+            per_field[field] = (tf, bm25_scores(tf, lengths, stats.avg_field_length(field), idf), idf)
+        body_tf, body_bm25, body_idf = per_field[Field.BODY]
+        title_tf, title_bm25, _ = per_field[Field.TITLE]
+        total = body_bm25 + title_bm25
+        out[:, col["bm25_ratio"]] = _ratio(total)
+        out[:, col["bm25_z"]] = _zscore(total)
+        out[:, col["bm25_body_ratio"]] = _ratio(body_bm25)
+        out[:, col["bm25_title_ratio"]] = _ratio(title_bm25)
+        out[:, col["bm25_body_raw"]] = body_bm25
+        out[:, col["bm25_title_raw"]] = title_bm25
+        weights = body_idf / max(float(body_idf.sum()), 1e-6)
+        found = (body_tf > 0) | (title_tf > 0)
+        out[:, col["coverage"]] = found.mean(axis=1)
+        out[:, col["idf_coverage"]] = found @ weights
+        out[:, col["title_idf_coverage"]] = (title_tf > 0) @ weights
+        return out
+
+
+def term_hash(term: str) -> int:
+    """Stable 32-bit hash of an analyzed term (CRC-32 of its UTF-8 bytes)."""
+    return zlib.crc32(term.encode("utf-8"))
+
+
+class _FieldPostings:
+    """Per-chunk sorted term hashes + counts of one field, in CSR layout (row i = chunk i)."""
+
+    def __init__(self, analyzed: list[list[str]]) -> None:
+        hashes, counts, lengths, offsets = [], [], [], [0]
+        self.doc_freq: dict[int, int] = {}
+        for tokens in analyzed:
+            uniq, cnt = np.unique(
+                np.fromiter(map(term_hash, tokens), np.uint32, len(tokens)), return_counts=True
+            )
+            hashes.append(uniq)
+            counts.append(cnt.astype(np.float32))
+            lengths.append(len(tokens))
+            offsets.append(offsets[-1] + len(uniq))
+            for h in uniq.tolist():
+                self.doc_freq[h] = self.doc_freq.get(h, 0) + 1
+        self.hashes = np.concatenate(hashes) if hashes else np.zeros(0, np.uint32)
+        self.counts = np.concatenate(counts) if counts else np.zeros(0, np.float32)
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.lengths = np.asarray(lengths, dtype=np.float32)
+
+    def gather(self, rows: np.ndarray, qhashes: np.ndarray) -> np.ndarray:
+        """(len(rows), len(qhashes)) counts; a row of -1 (unknown key) stays zero."""
+        out = np.zeros((len(rows), len(qhashes)), dtype=np.float32)
+        valid = rows >= 0
+        starts, ends = self.offsets[rows[valid]], self.offsets[rows[valid] + 1]
+        sizes = ends - starts
+        if sizes.sum() == 0:
+            return out
+        owner = np.repeat(np.flatnonzero(valid), sizes)
+        idx = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+        order = np.argsort(qhashes)
+        sorted_q = qhashes[order]
+        pos = np.minimum(np.searchsorted(sorted_q, self.hashes[idx]), len(sorted_q) - 1)
+        hit = sorted_q[pos] == self.hashes[idx]
+        out[owner[hit], order[pos[hit]]] = self.counts[idx[hit]]
+        return out
+
+
+class InMemoryTermStats:
+    """Reference ``TermStats`` over (key, title, body) triples, analyzed once at construction.
+
+    ``analyze`` is the index-time analyzer (en_stem), ``analyze_query`` the query-time one (en_stem with
+    stopwords dropped). Per chunk and field it keeps the sorted uint32 term hashes, their counts and the
+    token count: exactly the data the sparse index must precompute at ingest to implement ``TermStats``.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[tuple[int, str, str]],
+        analyze: Callable[[str], list[str]],
+        analyze_query: Callable[[str], list[str]],
+    ) -> None:
+        keys, titles, bodies = [], [], []
+        for key, title, body in chunks:
+            keys.append(key)
+            titles.append(analyze(title))
+            bodies.append(analyze(body))
+        self._row = {k: i for i, k in enumerate(keys)}
+        self._fields = {Field.TITLE: _FieldPostings(titles), Field.BODY: _FieldPostings(bodies)}
+        self._analyze_query = analyze_query
+
+    def _rows(self, keys: Sequence[int]) -> np.ndarray:
+        return np.fromiter((self._row.get(k, -1) for k in keys), np.int64, len(keys))
+
+    def analyze_query(self, text: str) -> list[str]:
+        return self._analyze_query(text)
+
+    def num_chunks(self) -> int:
+        return len(self._row)
+
+    def avg_field_length(self, field: Field) -> float:
+        lengths = self._fields[field].lengths
+        return float(lengths.mean()) if lengths.size else 0.0
+
+    def doc_freqs(self, terms: Sequence[str], field: Field) -> np.ndarray:
+        df = self._fields[field].doc_freq
+        return np.array([df.get(term_hash(t), 0) for t in terms], dtype=np.int64)
+
+    def term_frequencies(self, keys: Sequence[int], terms: Sequence[str], field: Field) -> np.ndarray:
+        qhashes = np.fromiter(map(term_hash, terms), np.uint32, len(terms))
+        return self._fields[field].gather(self._rows(keys), qhashes)
+
+    def field_lengths(self, keys: Sequence[int], field: Field) -> np.ndarray:
+        rows = self._rows(keys)
+        out = np.zeros(len(keys), dtype=np.float32)
+        out[rows >= 0] = self._fields[field].lengths[rows[rows >= 0]]
+        return out
