@@ -243,7 +243,8 @@ class RecursiveChunker:
             starts = range(window + 1, piece.end)
         if not starts or piece.tokens <= 0:
             return None
-        k = min(len(starts), max(1, budget * (len(starts) + 1) // piece.tokens))
+        window_tokens = max(1, piece.tokens * (piece.end - window) // (piece.end - piece.start))
+        k = min(len(starts), max(1, budget * (len(starts) + 1) // window_tokens))
         while k > 0:
             s = starts[len(starts) - k]
             n = self._count(text[s : piece.end])
@@ -264,8 +265,8 @@ class RecursiveChunker:
 class _Sections:
     """Looks up the last heading at or before a character offset."""
 
-    def __init__(self, headings: Sequence[Sequence[object]]) -> None:
-        pairs = sorted((int(str(h[0])), str(h[1])) for h in headings)
+    def __init__(self, headings: Sequence[Sequence[Any]]) -> None:
+        pairs = sorted((int(offset), str(title)) for offset, title in headings)
         self._offsets = [o for o, _ in pairs]
         self._titles = [t for _, t in pairs]
 

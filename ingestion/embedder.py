@@ -39,7 +39,7 @@ class Embedder(Protocol):
         batch_size: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """Shape (len(texts), dim); ``progress(n)`` is called after each batch with the n texts it finished."""
+        """Shape (len(texts), dim); ``progress(n)`` is called after each batch with its size."""
         ...
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -173,7 +173,9 @@ class SentenceTransformerEmbedder:
 
             assert cache_dir is not None
             quantize = backend is EmbeddingBackend.ONNX_INT8
-            self.model_path, created = onnx_export.ensure_export(self.source_path, Path(cache_dir), quantize)
+            self.model_path, created = onnx_export.ensure_export(
+                self.source_path, self.name, Path(cache_dir), quantize
+            )
             self.exports += int(created)
             self._onnx = _OnnxModel(self.model_path, max_seq_length)
             self.dim = self._onnx.config.dim
@@ -220,7 +222,9 @@ class SentenceTransformerEmbedder:
             if self._onnx is not None:
                 out[idx] = self._onnx.encode(batch)
             else:
-                out[idx] = self._st.encode(batch, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+                out[idx] = self._st.encode(
+                    batch, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+                )
             if progress is not None:
                 progress(len(idx))
         return _normalize(out)

@@ -56,9 +56,9 @@ def load_file(
         extra = {"headings": headings}
     elif ext in (".md", ".markdown"):
         text = _decode(filename, data)
-        headings = markdown_headings(text)
-        title = next((h for h, level, _ in headings if level == 1), "")
-        extra = {"headings": [[offset, h] for h, _, offset in headings]}
+        md_headings = markdown_headings(text)
+        title = next((h for h, level, _ in md_headings if level == 1), "")
+        extra = {"headings": [[offset, h] for h, _, offset in md_headings]}
     else:
         text, title, extra = _decode(filename, data), "", {}
     if not text.strip():

@@ -17,6 +17,7 @@ import os
 import platform
 import shutil
 import uuid
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,10 @@ def read_config(directory: Path) -> ExportConfig:
     return ExportConfig(**raw)
 
 
-def ensure_export(source: Path, cache_dir: Path, quantize: bool) -> tuple[Path, bool]:
-    """The export directory for ``source`` under ``cache_dir`` and whether this call had to create it."""
+def ensure_export(source: Path, name: str, cache_dir: Path, quantize: bool) -> tuple[Path, bool]:
+    """The export directory of model ``source`` under ``cache_dir`` and whether this call had to create it."""
     tag = f"int8-{int8_preset()}" if quantize else "fp32"
-    key = f"{source.name}-{model_fingerprint(source)}-onnx-{tag}"
+    key = f"{name.replace('/', '_')}-{model_fingerprint(source)}-onnx-{tag}"
     target = cache_dir / "embedding-models" / key
     if (target / CONFIG_FILE).is_file():
         return target, False
@@ -129,7 +130,8 @@ def _export(source: Path, out: Path, quantize: bool) -> None:
 
     fp32 = out / ("model-fp32.onnx" if quantize else MODEL_FILE)
     axes = {name: {0: "batch", 1: "sequence"} for name in (*inputs, "last_hidden_state")}
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
         torch.onnx.export(
             _Wrapper(),
             tuple(sample[name] for name in inputs),
@@ -144,8 +146,14 @@ def _export(source: Path, out: Path, quantize: bool) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantize_dynamic(
-            fp32, out / MODEL_FILE, per_channel=True, reduce_range=int8_preset() == "avx2", weight_type=QuantType.QInt8
+            fp32,
+            out / MODEL_FILE,
+            per_channel=True,
+            reduce_range=int8_preset() == "avx2",
+            weight_type=QuantType.QInt8,
         )
         fp32.unlink()
-    config = ExportConfig(pooling, normalize, int(st.max_seq_length), int(st.get_embedding_dimension()), inputs)
+    config = ExportConfig(
+        pooling, normalize, int(st.max_seq_length), int(st.get_embedding_dimension()), inputs
+    )
     (out / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")

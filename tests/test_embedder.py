@@ -37,6 +37,11 @@ def torch_embedder() -> SentenceTransformerEmbedder:
 
 
 @pytest.fixture(scope="module")
+def onnx_embedder(export_dir: Path) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(backend=EmbeddingBackend.ONNX, cache_dir=export_dir, batch_size=2)
+
+
+@pytest.fixture(scope="module")
 def int8_embedder(export_dir: Path) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(backend=EmbeddingBackend.ONNX_INT8, cache_dir=export_dir, batch_size=2)
 
@@ -67,12 +72,23 @@ def test_shapes_normalization_and_semantics(which: str, request: pytest.FixtureR
     assert emb.embed_documents([]).shape == (0, 384)
 
 
-@pytest.mark.parametrize("which", ["torch_embedder", "int8_embedder"])
+@pytest.mark.parametrize("which", ["torch_embedder", "onnx_embedder", "int8_embedder"])
 def test_single_query_path_equals_batch_path(which: str, request: pytest.FixtureRequest) -> None:
     emb: SentenceTransformerEmbedder = request.getfixturevalue(which)
-    assert emb._fast_query, "the inlined single-query path should be active for MiniLM"
-    for text in [QUERY, "a", "word " * 400]:  # the last one is truncated to max_seq_length
-        np.testing.assert_allclose(emb.embed_query(text), emb.embed_documents([text])[0], atol=1e-5)
+    long_text = "word " * 400  # truncated to max_seq_length on both paths
+    batch = emb.embed_documents([QUERY, "a", long_text], batch_size=3)  # the short ones are padded
+    for text, expected in zip([QUERY, "a", long_text], batch, strict=True):
+        np.testing.assert_allclose(emb.embed_query(text), expected, atol=1e-5)
+    assert emb.count_tokens(long_text) == 400 > emb.max_seq_length
+
+
+def test_onnx_fp32_export_matches_torch(
+    torch_embedder: SentenceTransformerEmbedder, onnx_embedder: SentenceTransformerEmbedder
+) -> None:
+    assert onnx_embedder.dim == 384 and onnx_embedder.exports == 1
+    expected = torch_embedder.embed_documents(DOCS)
+    np.testing.assert_allclose(onnx_embedder.embed_documents(DOCS), expected, atol=1e-4)
+    np.testing.assert_allclose(onnx_embedder.embed_query(QUERY), torch_embedder.embed_query(QUERY), atol=1e-4)
 
 
 def test_int8_vectors_agree_with_fp32(
@@ -86,7 +102,8 @@ def test_export_is_cached_and_reused(export_dir: Path, int8_embedder: SentenceTr
     assert int8_embedder.exports == 1
     assert int8_embedder.model_path.parent.parent == export_dir
     onnx_files = sorted(int8_embedder.model_path.rglob("*.onnx"))
-    assert any("qint8" in f.name for f in onnx_files)
+    assert [f.name for f in onnx_files] == ["model.onnx"]
+    assert onnx_files[0].stat().st_size < 40e6  # int8 weights: about a quarter of the fp32 model's 90 MB
     mtimes = {f: f.stat().st_mtime_ns for f in onnx_files}
     again = SentenceTransformerEmbedder(backend=EmbeddingBackend.ONNX_INT8, cache_dir=export_dir)
     assert again.exports == 0 and again.model_path == int8_embedder.model_path
