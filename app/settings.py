@@ -15,6 +15,7 @@ class Settings(BaseSettings):
 
     # storage
     data_dir: Path = Field(Path("data"), description="Where knowledge bases, model exports and caches live")
+    model_cache_dir: Path | None = Field(None, description="Where ONNX exports of the embedder go (default data_dir/models)")
 
     # embedding
     embedding_model: str = Field(
@@ -71,4 +72,4 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.model_cache_dir or self.data_dir / "models"

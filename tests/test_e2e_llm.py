@@ -49,7 +49,7 @@ def test_grounded_answer_with_valid_citations(settings: Settings, minilm: Senten
         for c in out["citations"]:
             assert 1 <= c["number"] <= 3
             assert result_chunks[c["chunk_id"]] == c["doc_id"]
-        assert "eiffel" in {c["doc_id"] for c in out["citations"]}
+        assert "eiffel" in {c["doc_id"] for c in out["citations"]}, out
         assert out["trace"]["timings_ms"]["generate"] > 0
 
 

@@ -19,9 +19,18 @@ from tests.llm_fixture import llm_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
+# Retrieval ranks the best passage first; the answer-bearing passage is first here too.
 PASSAGES = [
     Passage(
         1,
+        "insulin#1",
+        "insulin",
+        "Insulin",
+        "Insulin is a hormone made by the beta cells of the pancreas. It lets cells take up glucose "
+        "from the blood.",
+    ),
+    Passage(
+        2,
         "eiffel#0",
         "eiffel",
         "Eiffel Tower",
@@ -29,20 +38,12 @@ PASSAGES = [
         "and is 330 metres tall.",
     ),
     Passage(
-        2,
+        3,
         "nile#2",
         "nile",
         "Nile",
         "The Nile is a major river in northeastern Africa. It flows north into the Mediterranean Sea "
         "and is about 6,650 kilometres long.",
-    ),
-    Passage(
-        3,
-        "insulin#1",
-        "insulin",
-        "Insulin",
-        "Insulin is a hormone made by the beta cells of the pancreas. It lets cells take up glucose "
-        "from the blood.",
     ),
 ]
 QUESTION = "Which organ makes insulin?"
@@ -72,7 +73,7 @@ def test_grounded_answer_has_valid_citations(client: OpenAIChatClient) -> None:
     for c in answer.citations:
         assert 1 <= c.number <= len(PASSAGES)
         assert c.chunk_id == by_number[c.number].chunk_id and c.doc_id == by_number[c.number].doc_id
-    assert 3 in [c.number for c in answer.citations]
+    assert 1 in [c.number for c in answer.citations]
 
 
 def test_stream_concatenates_to_the_complete_answer(client: OpenAIChatClient) -> None:
