@@ -123,7 +123,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
-    from retrieval.ltr_cli import train_for_kb
+    from app.train import train_for_kb
 
     summary = train_for_kb(
         settings, Path(args.dataset), split=args.split, kb_name=args.kb, seed=args.seed, attach=not args.no_attach,

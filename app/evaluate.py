@@ -21,7 +21,7 @@ def eval_kb_name(settings: Settings, dataset_dir: Path) -> str:
     return f"eval-{dataset_dir.resolve().name}-{corpus_fingerprint(dataset_dir / 'corpus.jsonl', extra)}"
 
 
-class _Bars:
+class ProgressBars:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.bars: dict[str, tqdm] = {}
@@ -30,6 +30,9 @@ class _Bars:
         if not self.enabled:
             return
         bar = self.bars.get(stage)
+        if bar is not None and done < bar.n:  # the stage started over (next pipeline)
+            bar.close()
+            bar = None
         if bar is None:
             bar = self.bars[stage] = tqdm(total=total, desc=stage, unit="doc" if stage == "ingest" else "query")
         bar.n = done
@@ -41,34 +44,43 @@ class _Bars:
 
 
 def open_eval_kb(settings: Settings, registry: KnowledgeBaseRegistry, dataset: BeirDataset, dataset_dir: Path,
-                 kb_name: str | None, progress: _Bars) -> KnowledgeBase:
+                 kb_name: str | None, progress: ProgressBars) -> KnowledgeBase:
     """``kb_name`` if given, else the cached knowledge base of the dataset's corpus (built on first use)."""
     if kb_name:
         return registry.get(kb_name)
     return ensure_corpus_kb(registry, eval_kb_name(settings, dataset_dir), dataset, progress)
 
 
-def run_eval(
+def run_evals(
     settings: Settings,
     dataset_dir: Path,
     split: str = "test",
-    pipeline: str = "hybrid_ltr",
+    pipelines: list[str] | None = None,
     kb_name: str | None = None,
     limit: int | None = None,
     progress: bool = True,
-) -> EvalReport:
+) -> list[EvalReport]:
+    """Score each of ``pipelines`` (default: all four) on one knowledge base built from the dataset's corpus."""
     dataset = load_dataset(dataset_dir)
     qrels = load_split(dataset_dir, split)
     if limit:
         qrels = dict(list(qrels.items())[:limit])
     settings = settings.model_copy(update={"max_top_k": 1000})
     services = build_services(settings)
-    bars = _Bars(progress)
+    bars = ProgressBars(progress)
+    reports = []
     try:
         kb = open_eval_kb(settings, services.registry, dataset, dataset_dir, kb_name, bars)
-        report = evaluate_queries(services.pipeline, kb.name, dataset.queries, qrels, EvalPipeline(pipeline),
-                                  progress=bars)
+        for name in pipelines or [p.value for p in EvalPipeline]:
+            report = evaluate_queries(services.pipeline, kb.name, dataset.queries, qrels, EvalPipeline(name),
+                                      progress=bars)
+            reports.append(dataclasses.replace(report, dataset=dataset.name, split=split))
     finally:
         bars.close()
         services.close()
-    return dataclasses.replace(report, dataset=dataset.name, split=split)
+    return reports
+
+
+def run_eval(settings: Settings, dataset_dir: Path, split: str = "test", pipeline: str = "hybrid_ltr",
+             kb_name: str | None = None, limit: int | None = None, progress: bool = True) -> EvalReport:
+    return run_evals(settings, dataset_dir, split, [pipeline], kb_name, limit, progress)[0]

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="Total time allowed for one generation")
     llm_connect_timeout_s: float = Field(3.0, gt=0)
     llm_max_tokens: int = Field(256, ge=1, le=8192)
-    llm_context_chars: int = Field(6000, ge=500, description="Character budget of the passages put in the prompt")
+    llm_context_chars: int = Field(3000, ge=500, description="Character budget of the passages put in the prompt")
     llm_passages: int = Field(5, ge=1, le=50, description="How many top results are given to the LLM")
 
     # embedded LLM server started by `rag serve` (ignored when --no-llm or an external server is used)

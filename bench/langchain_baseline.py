@@ -295,7 +295,14 @@ if __name__ == "__main__":
     parser.add_argument("--scale-docs", type=int, default=100_000, help="0 skips the at-scale run")
     parser.add_argument("--scale-queries", type=int, default=50)
     parser.add_argument("--scale-cache-dir", type=Path, default=SCALE_CACHE_DIR)
+    parser.add_argument(
+        "--torch-threads", type=int, default=0, help="torch intra-op threads (0: torch default)"
+    )
     args = parser.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
 
     report: dict[str, Any] = {}
     shared_encoder = torch_minilm() if set(args.modes) - {"precomputed"} else None

@@ -13,7 +13,9 @@ when present).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import pickle
 import statistics
 import tempfile
 import time
@@ -150,6 +152,15 @@ def collect(name: str, splits: list[str]) -> dict:
     return out
 
 
+def cached_collect(name: str, splits: list[str]) -> dict:
+    path = CACHE / f"{name}_candidates.pkl"
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    data = collect(name, splits)
+    path.write_bytes(pickle.dumps(data))
+    return data
+
+
 def groups_for(data: dict, split: str, cols: list[int]) -> tuple[list[str], list[QueryGroup]]:
     qids, groups = [], []
     for qid, rel in data["qrels"][split].items():
@@ -205,7 +216,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--save-model", default="", help="feature set to train on all of SciFact train and save")
     args = ap.parse_args()
-    sci, hot = collect("scifact", ["train", "test"]), collect("hotpotqa_dev200", ["test"])
+    sci, hot = cached_collect("scifact", ["train", "test"]), cached_collect("hotpotqa_dev200", ["test"])
     ext_ms = sci["extract_ms"] + hot["extract_ms"]
     print(f"feature extraction (all {len(ALL_FEATURES)} features) p50 {np.median(ext_ms):.2f} ms")
     for name, data, split in (("scifact", sci, "test"), ("hotpotqa", hot, "test")):
@@ -214,12 +225,13 @@ def main() -> None:
         bm = ndcg(data, split, {q: qs[q]["bm25"] for q in fused})
         de = ndcg(data, split, {q: qs[q]["dense"] for q in fused})
         print(f"{name} {split}: bm25 {bm:.4f} dense {de:.4f} rrf {ndcg(data, split, fused):.4f}")
-    params = RankerParams()
+    params = RankerParams(learning_rate=0.1, max_rounds=300, early_stopping_rounds=30)
+    cv_params = dataclasses.replace(params, refit_on_all=False)
     for set_name in args.sets.split(","):
         feats = FEATURE_SETS[set_name]
         cols = [ALL_FEATURES.index(f) for f in feats]
         _, train_groups = groups_for(sci, "train", cols)
-        cv = cross_validate(train_groups, params, seed=0)
+        cv = cross_validate(train_groups, cv_params, seed=0)
         tests, hots, rounds, pred_ms = [], [], [], []
         for seed in range(args.seeds):
             booster, rep = train_ranker(train_groups, params, seed)

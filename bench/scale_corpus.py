@@ -11,7 +11,9 @@ vectors are derived instead: the sentence-count-weighted mean of the source docu
 vectors, L2-normalised, plus isotropic Gaussian noise of norm ``noise`` (default 0.35, i.e. cosine
 ~0.94 to the mean), normalised again. Vectors therefore sit in the populated regions of the real
 embedding space, near their sources, and are not exact duplicates of each other -- what matters
-for ANN/flat search cost and result-set overlap. They are not valid for measuring quality.
+for ANN/flat search cost and result-set overlap. They are not valid for measuring quality. Measured at
+100k (seed 0): mean cosine 0.76 to the title source's real vector; random pairs 0.24 (0.14 between real
+SciFact vectors), i.e. synthetic vectors are somewhat more central. Mean length 209 words (SciFact: 202).
 
 Everything is deterministic for a given ``(n_docs, seed, noise)`` and cached under ``cache_dir``.
 """

@@ -118,7 +118,9 @@ def parse_citations(text: str, passages: Sequence[Passage]) -> Answer:
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2}
+    """Lower-cased words minus stopwords and very short tokens, with a plural "s" stripped."""
+    words = (w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2)
+    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words}
 
 
 def is_no_answer(text: str) -> bool:
@@ -127,7 +129,7 @@ def is_no_answer(text: str) -> bool:
     return not head or head.startswith(NO_ANSWER.lower().rstrip(".")) or "i do not know" in head
 
 
-def infer_citation(text: str, passages: Sequence[Passage], min_overlap: int = 3) -> Citation | None:
+def infer_citation(text: str, passages: Sequence[Passage], min_overlap: int = 2) -> Citation | None:
     """The passage sharing the most content words with ``text``, if it shares at least ``min_overlap``."""
     words = _content_words(text)
     best: tuple[int, int] | None = None  # (overlap, -number) so ties go to the earlier passage

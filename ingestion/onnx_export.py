@@ -75,6 +75,7 @@ def ensure_export(source: Path, name: str, cache_dir: Path, quantize: bool) -> t
         return target, False
     tmp = target.parent / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
+        _remove_dead_exports(target.parent, key)
         tmp.mkdir(parents=True)
         _export(source, tmp, quantize)
         try:
@@ -87,6 +88,20 @@ def ensure_export(source: Path, name: str, cache_dir: Path, quantize: bool) -> t
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target, True
+
+
+def _remove_dead_exports(parent: Path, key: str) -> None:
+    """Delete temporary directories left by exporters that were killed (their process is gone)."""
+    if not parent.is_dir():
+        return
+    for leftover in parent.glob(f".{key}.tmp-*"):
+        pid = leftover.name.rsplit(".tmp-", 1)[1].split("-")[0]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(leftover, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, owned by another user
 
 
 def pipeline(model: Any) -> tuple[str, bool]:

@@ -1,7 +1,9 @@
 """Sparse BM25 index on tantivy: one tantivy document per chunk, keyed by the chunk key.
 
-Fields ``title`` and ``body`` use tantivy's ``en_stem`` analysis (split on non-alphanumerics, lowercase, drop
-tokens over 40 characters, English Snowball stemming). CJK text is segmented into words before it reaches
+One field, ``text`` = title + chunk text, with tantivy's ``en_stem`` analysis (split on non-alphanumerics,
+lowercase, drop tokens over 40 characters, English Snowball stemming). One field beats separate title/body
+fields whose BM25 scores are summed: SciFact test nDCG@10 0.689 vs 0.667 on whole documents (the reranker
+gets per-field BM25 from ``ingestion.term_stats`` instead). CJK text is segmented into words before it reaches
 tantivy (``ingestion.text_analysis.segment_cjk``). English stopwords are dropped from queries, not from the
 index, so phrase-like statistics stay intact.
 """
@@ -9,6 +11,7 @@ index, so phrase-like statistics stay intact.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +23,10 @@ from ingestion.dense_index import atomic_write_bytes
 from ingestion.errors import StorageError
 from ingestion.text_analysis import segment_cjk
 
-FIELDS = ("title", "body")
+FIELD = "text"
+SCHEMA_VERSION = 2  # bump when the schema or analysis changes: the index is then rebuilt from the store
 _GENERATION_FILE = "generation.json"
+_SCHEMA_FILE = "schema.json"
 _WRITER_HEAP = 64_000_000
 
 
@@ -46,8 +51,7 @@ def _analyzer(stopwords: bool) -> tantivy.TextAnalyzer:
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_unsigned_field("key", stored=False, indexed=True, fast=True)
-    for name in FIELDS:
-        sb.add_text_field(name, stored=False, tokenizer_name="en_stem", index_option="position")
+    sb.add_text_field(FIELD, stored=False, tokenizer_name="en_stem", index_option="position")
     return sb.build()
 
 
@@ -56,7 +60,14 @@ class SparseIndex:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        schema_file = self.directory / _SCHEMA_FILE
+        if self.directory.exists() and (
+            not schema_file.exists() or json.loads(schema_file.read_text()).get("version") != SCHEMA_VERSION
+        ):
+            shutil.rmtree(self.directory)  # built by an older version: the knowledge base rebuilds it from SQLite
         self.directory.mkdir(parents=True, exist_ok=True)
+        if not schema_file.exists():
+            atomic_write_bytes(schema_file, json.dumps({"version": SCHEMA_VERSION}).encode())
         self._schema = _schema()
         try:
             self._index = tantivy.Index(self._schema, path=str(self.directory), reuse=True)
@@ -93,8 +104,7 @@ class SparseIndex:
             for d in add:
                 doc = tantivy.Document()
                 doc.add_unsigned("key", int(d.key))
-                doc.add_text("title", segment_cjk(d.title))
-                doc.add_text("body", segment_cjk(d.body))
+                doc.add_text(FIELD, segment_cjk(f"{d.title}\n{d.body}" if d.title else d.body))
                 self._writer.add_document(doc)
             self._writer.commit()
         except (OSError, ValueError) as exc:
@@ -122,30 +132,24 @@ class SparseIndex:
     def __len__(self) -> int:
         return int(self._searcher.num_docs)
 
-    def _query(self, terms: Sequence[str], fields: Sequence[str]) -> tantivy.Query:
+    def _query(self, terms: Sequence[str]) -> tantivy.Query:
         clauses = [
-            (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, f, t, index_option="freq"))
+            (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, FIELD, t, index_option="freq"))
             for t in terms
-            for f in fields
         ]
         return tantivy.Query.boolean_query(clauses)
 
-    def search_terms(
-        self, terms: Sequence[str], limit: int, fields: Sequence[str] = FIELDS
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 top ``limit`` (keys, scores) for already analyzed ``terms`` over ``fields`` (scores summed)."""
+    def search_terms(self, terms: Sequence[str], limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top ``limit`` (keys, scores) for already analyzed ``terms``."""
         if not terms or limit <= 0 or len(self) == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         searcher = self._searcher
-        hits = searcher.search(self._query(terms, fields), limit, count=False).hits
+        hits = searcher.search(self._query(terms), limit, count=False).hits
         keys = searcher.fast_field_values("key", [addr for _, addr in hits])
         return np.asarray(keys, dtype=np.int64), np.asarray([s for s, _ in hits], dtype=np.float32)
 
-    def search(self, query: str, limit: int, fields: Sequence[str] = FIELDS) -> tuple[np.ndarray, np.ndarray]:
-        return self.search_terms(self.analyze_query(query), limit, fields)
-
-    def doc_freq(self, field: str, term: str) -> int:
-        return int(self._searcher.doc_freq(field, term))
+    def search(self, query: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.search_terms(self.analyze_query(query), limit)
 
     def all_keys(self) -> set[int]:
         searcher = self._searcher

@@ -16,7 +16,7 @@ from generation.answer import (
     parse_citations,
 )
 from generation.client import OpenAIChatClient, ScriptedChatClient
-from generation.prompts import NO_ANSWER, SYSTEM_PROMPT, build_messages, format_passages, trim_text
+from generation.prompts import NO_ANSWER, build_messages, format_passages, trim_text
 from ingestion.errors import GenerationError, GenerationTimeout
 
 PASSAGES = [
@@ -88,7 +88,10 @@ def test_duplicates_are_listed_once() -> None:
 def test_infer_citation_picks_highest_overlap_and_requires_minimum() -> None:
     c = infer_citation("Sleeping under six hours impairs memory consolidation in adults.", PASSAGES)
     assert c is not None and c.number == 3 and c.inferred
+    plural = infer_citation("Platelets are what aspirins inhibit.", PASSAGES)  # plural "s" is stripped
+    assert plural is not None and plural.number == 2
     assert infer_citation("Completely unrelated words here.", PASSAGES) is None
+    assert infer_citation("Aspirin works.", PASSAGES) is None  # one shared word is not enough
 
 
 def test_is_no_answer() -> None:
@@ -105,7 +108,7 @@ def test_generate_parses_model_citations_without_inference() -> None:
     client = ScriptedChatClient(["Aspirin lowers heart attack risk [2]."])
     answer = AnswerGenerator(client).generate("What does aspirin do?", PASSAGES)
     assert [(c.number, c.inferred) for c in answer.citations] == [(2, False)]
-    assert "Question: What does aspirin do?" in client.calls[0][-1]["content"]
+    assert client.calls[0][-1] == {"role": "user", "content": "What does aspirin do?"}
 
 
 def test_generate_infers_a_visible_citation_when_model_cites_nothing() -> None:
@@ -142,13 +145,20 @@ def test_stream_yields_deltas_then_exposes_parsed_answer() -> None:
 # --- prompt -----------------------------------------------------------------------------------
 
 
-def test_build_messages_numbers_passages_and_ends_with_question() -> None:
-    messages = build_messages("Does aspirin help?", PASSAGES)
+def test_build_messages_puts_numbered_passages_in_system_turn_and_question_last() -> None:
+    messages = build_messages("  Does aspirin help? ", PASSAGES, context_chars=2000)
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[0]["content"] == SYSTEM_PROMPT and "[1]" in SYSTEM_PROMPT
-    user = messages[1]["content"]
-    assert user.index("[1] Vitamin D") < user.index("[2] Aspirin") < user.index("[3] Sleep")
-    assert user.index("Question: Does aspirin help?") > user.index("[3] Sleep")
+    system = messages[0]["content"]
+    assert system.index("[1] Vitamin D\n") < system.index("[2] Aspirin\n") < system.index("[3] Sleep\n")
+    assert "like [1]" in system and NO_ANSWER in system
+    assert messages[1]["content"] == "Does aspirin help?"
+
+
+def test_build_messages_respects_context_budget() -> None:
+    long = [Passage(i, f"d{i}#0", f"d{i}", f"T{i}", "word " * 2000) for i in range(1, 6)]
+    small = build_messages("q", long, context_chars=1000)[0]["content"]
+    large = build_messages("q", long, context_chars=4000)[0]["content"]
+    assert len(large) - len(small) == pytest.approx(3000, abs=60)
 
 
 def test_budget_trims_passages_and_total_stays_within_budget() -> None:

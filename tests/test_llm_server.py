@@ -1,8 +1,15 @@
-"""End-to-end generation with the real llama.cpp server and SmolLM2-135M-Instruct (slow)."""
+"""End-to-end generation with the real llama.cpp server and SmolLM2-135M-Instruct (slow).
+
+The ``llm_server`` fixture comes from ``tests/llm_fixture.py`` (imported by ``tests/conftest.py``;
+without that conftest run ``pytest -p tests.llm_fixture tests/test_llm_server.py``).
+"""
 
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,9 +22,9 @@ from generation.client import OpenAIChatClient
 from generation.llm_server import LlamaServer, default_model_path, free_port
 from generation.prompts import build_messages
 from ingestion.errors import GenerationError, GenerationTimeout
-from tests.llm_fixture import llm_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 
 # Retrieval ranks the best passage first; the answer-bearing passage is first here too.
 PASSAGES = [
@@ -50,7 +57,7 @@ QUESTION = "Which organ makes insulin?"
 
 
 @pytest.fixture(scope="module")
-def client(llm_server: LlamaServer) -> Iterator[OpenAIChatClient]:  # noqa: F811
+def client(llm_server: LlamaServer) -> Iterator[OpenAIChatClient]:
     with OpenAIChatClient(llm_server.base_url, llm_server.model, timeout_s=120) as c:
         yield c
 
@@ -141,3 +148,39 @@ def test_server_that_cannot_load_its_model_fails_clearly(tmp_path: Path) -> None
     assert time.monotonic() - start < 60
     assert not isinstance(info.value, GenerationTimeout)
     assert not server.running
+
+
+def test_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    """A parent killed without running stop() (SIGKILL) must not leave the server orphaned."""
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from generation.llm_server import LlamaServer, free_port\n"
+        f"s = LlamaServer(port=free_port(), log_path=Path({str(tmp_path / 'log')!r}))\n"
+        "s.start(); s.wait_ready()\n"
+        "print(s._process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert parent.stdout is not None
+        server_pid = int(parent.stdout.readline())
+        os.kill(server_pid, 0)  # alive
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _alive(server_pid):
+            time.sleep(0.2)
+        assert not _alive(server_pid)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie awaiting its reaper counts as gone
+        return fh.read().split(")")[-1].split()[0] != "Z"
