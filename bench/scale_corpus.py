@@ -31,9 +31,10 @@ from ingestion.errors import InvalidInputError, StorageError
 from ingestion.models import Document
 from retrieval.beir import load_corpus
 
-SCIFACT_DIR = Path("/work/shared/datasets/scifact")
-SCIFACT_EMBEDDINGS_DIR = Path("/work/cache/scifact_minilm")
-SCALE_CACHE_DIR = Path("/work/cache/scale")
+_REPO = Path(__file__).resolve().parent.parent
+SCIFACT_DIR = _REPO.parent / "shared" / "datasets" / "scifact"
+SCIFACT_EMBEDDINGS_DIR = _REPO / ".cache" / "bench" / "scifact_minilm"
+SCALE_CACHE_DIR = _REPO / ".cache" / "bench" / "scale"
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 

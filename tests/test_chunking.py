@@ -15,7 +15,7 @@ from ingestion.chunking import RecursiveChunker, WordCachedCounter, count_words
 from ingestion.errors import InvalidInputError
 from ingestion.models import ChunkDraft, Document
 
-SCIFACT = Path("/work/shared/datasets/scifact/corpus.jsonl")
+SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
 
 
 @pytest.fixture(scope="module")
