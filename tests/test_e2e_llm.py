@@ -56,7 +56,7 @@ def test_grounded_answer_with_valid_citations(settings: Settings, minilm: Senten
 def test_streamed_answer(settings: Settings, minilm: SentenceTransformerEmbedder) -> None:
     with live_server(settings, lambda s: build_services(s, embedder=minilm)) as http:
         http.post("/ingest", json={"kb": "facts", "documents": DOCS})
-        body = {"kb": "facts", "query": "When was the Statue of Liberty dedicated?", "stream": True, "top_k": 3}
+        body = {"kb": "facts", "query": "Where does the Statue of Liberty stand?", "stream": True, "top_k": 3}
         events: list[tuple[str, dict[str, object]]] = []
         with http.stream("POST", "/query", json=body) as r:
             assert r.status_code == 200
@@ -71,5 +71,6 @@ def test_streamed_answer(settings: Settings, minilm: SentenceTransformerEmbedder
         deltas = [d["text"] for e, d in events if e == "delta"]
         assert len(deltas) > 1
         final = dict(events)["answer"]
-        assert "1886" in "".join(deltas) or "1886" in str(final["answer"])
+        streamed = "".join(deltas).lower()
+        assert "liberty island" in streamed or "new york" in streamed, streamed
         assert all(c["doc_id"] in {d["id"] for d in DOCS} for c in final["citations"])  # type: ignore[union-attr]
