@@ -29,7 +29,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             log_path=settings.data_dir / "logs" / "llm-server.log",
         )
         settings.llm_base_url, settings.llm_model = server.base_url, server.model
-        print(f"starting the local LLM server (SmolLM2-135M-Instruct, llama.cpp) on {server.base_url} ...", flush=True)
+        print(
+            f"starting the local LLM server (SmolLM2-135M-Instruct, llama.cpp) on {server.base_url} ...",
+            flush=True,
+        )
         server.start()
         try:
             server.wait_ready()
@@ -126,7 +129,12 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     from app.train import train_for_kb
 
     summary = train_for_kb(
-        settings, Path(args.dataset), split=args.split, kb_name=args.kb, seed=args.seed, attach=not args.no_attach,
+        settings,
+        Path(args.dataset),
+        split=args.split,
+        kb_name=args.kb,
+        seed=args.seed,
+        attach=not args.no_attach,
         output=Path(args.output) if args.output else None,
     )
     print(json.dumps(summary, indent=2))

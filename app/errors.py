@@ -1,6 +1,6 @@
 """The one place where exceptions become HTTP responses. Every error body is JSON:
 
-    {"error": {"code": "<machine code>", "message": "<what is wrong>"}}
+{"error": {"code": "<machine code>", "message": "<what is wrong>"}}
 """
 
 from __future__ import annotations
@@ -71,5 +71,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)

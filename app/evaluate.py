@@ -12,7 +12,13 @@ from app.settings import Settings
 from ingestion.knowledge_base import KnowledgeBase
 from ingestion.registry import KnowledgeBaseRegistry
 from retrieval.beir import BeirDataset, load_dataset, load_split
-from retrieval.evaluation import EvalPipeline, EvalReport, corpus_fingerprint, ensure_corpus_kb, evaluate_queries
+from retrieval.evaluation import (
+    EvalPipeline,
+    EvalReport,
+    corpus_fingerprint,
+    ensure_corpus_kb,
+    evaluate_queries,
+)
 
 
 def eval_kb_name(settings: Settings, dataset_dir: Path) -> str:
@@ -43,8 +49,14 @@ class ProgressBars:
             bar.close()
 
 
-def open_eval_kb(settings: Settings, registry: KnowledgeBaseRegistry, dataset: BeirDataset, dataset_dir: Path,
-                 kb_name: str | None, progress: ProgressBars) -> KnowledgeBase:
+def open_eval_kb(
+    settings: Settings,
+    registry: KnowledgeBaseRegistry,
+    dataset: BeirDataset,
+    dataset_dir: Path,
+    kb_name: str | None,
+    progress: ProgressBars,
+) -> KnowledgeBase:
     """``kb_name`` if given, else the cached knowledge base of the dataset's corpus (built on first use)."""
     if kb_name:
         return registry.get(kb_name)
@@ -72,8 +84,9 @@ def run_evals(
     try:
         kb = open_eval_kb(settings, services.registry, dataset, dataset_dir, kb_name, bars)
         for name in pipelines or [p.value for p in EvalPipeline]:
-            report = evaluate_queries(services.pipeline, kb.name, dataset.queries, qrels, EvalPipeline(name),
-                                      progress=bars)
+            report = evaluate_queries(
+                services.pipeline, kb.name, dataset.queries, qrels, EvalPipeline(name), progress=bars
+            )
             reports.append(dataclasses.replace(report, dataset=dataset.name, split=split))
     finally:
         bars.close()
@@ -81,6 +94,13 @@ def run_evals(
     return reports
 
 
-def run_eval(settings: Settings, dataset_dir: Path, split: str = "test", pipeline: str = "hybrid_ltr",
-             kb_name: str | None = None, limit: int | None = None, progress: bool = True) -> EvalReport:
+def run_eval(
+    settings: Settings,
+    dataset_dir: Path,
+    split: str = "test",
+    pipeline: str = "hybrid_ltr",
+    kb_name: str | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> EvalReport:
     return run_evals(settings, dataset_dir, split, [pipeline], kb_name, limit, progress)[0]

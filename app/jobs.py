@@ -33,8 +33,13 @@ class JobManager:
         self._lock = threading.Lock()
         self._keep = keep
 
-    def submit(self, kind: str, kb: str, work: Callable[[ProgressFn], Any],
-               on_error: Callable[[Exception], dict[str, Any]]) -> Job:
+    def submit(
+        self,
+        kind: str,
+        kb: str,
+        work: Callable[[ProgressFn], Any],
+        on_error: Callable[[Exception], dict[str, Any]],
+    ) -> Job:
         job = Job(uuid.uuid4().hex, kind, kb)
         with self._lock:
             self._jobs[job.id] = job

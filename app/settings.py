@@ -15,7 +15,9 @@ class Settings(BaseSettings):
 
     # storage
     data_dir: Path = Field(Path("data"), description="Where knowledge bases, model exports and caches live")
-    model_cache_dir: Path | None = Field(None, description="Where ONNX exports of the embedder go (default data_dir/models)")
+    model_cache_dir: Path | None = Field(
+        None, description="Where ONNX exports of the embedder go (default data_dir/models)"
+    )
 
     # embedding
     embedding_model: str = Field(
@@ -35,7 +37,8 @@ class Settings(BaseSettings):
     max_top_k: int = Field(100, ge=1, le=1000)
     max_query_chars: int = Field(2000, ge=16)
     reranker_model_dir: Path | None = Field(
-        None, description="LTR model directory used when a knowledge base has none (default: the packaged one)"
+        None,
+        description="LTR model directory used when a knowledge base has none (default: the packaged one)",
     )
 
     # limits
@@ -63,7 +66,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
-            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
         return self
 
     @property

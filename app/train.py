@@ -33,8 +33,9 @@ def train_for_kb(
     bars = ProgressBars(True)
     try:
         kb = open_eval_kb(settings, services.registry, dataset, dataset_dir, kb_name, bars)
-        groups = collect_groups(services.pipeline.retriever, kb, dataset.queries, qrels,
-                                FeatureExtractor(FEATURE_SCHEMA), bars)
+        groups = collect_groups(
+            services.pipeline.retriever, kb, dataset.queries, qrels, FeatureExtractor(FEATURE_SCHEMA), bars
+        )
         cv = cross_validate(groups, seed=seed, folds=folds) if folds >= 2 else None
         booster, report = train_ranker(groups, seed=seed)
         model = LtrReranker(booster, FEATURE_SCHEMA)
@@ -55,7 +56,12 @@ def train_for_kb(
         "schema": FEATURE_SCHEMA.tag,
         "best_rounds": report.best_rounds,
         "valid_ndcg@10": round(report.valid_ndcg10, 4),
-        "cv": None if cv is None else {"folds": folds, "retrieval_ndcg@10": round(cv.mean_base, 4),
-                                       "ltr_ndcg@10": round(cv.mean_ltr, 4)},
+        "cv": None
+        if cv is None
+        else {
+            "folds": folds,
+            "retrieval_ndcg@10": round(cv.mean_base, 4),
+            "ltr_ndcg@10": round(cv.mean_ltr, 4),
+        },
         "saved_to": saved,
     }

@@ -42,9 +42,7 @@ def _save_atomic(path: Path, write: Any) -> None:
     tmp.replace(path)
 
 
-def save_dump(
-    directory: Path, doc_ids: list[str], docs: np.ndarray, qids: list[str], queries: np.ndarray
-) -> None:
+def save_dump(directory: Path, doc_ids: list[str], docs: np.ndarray, qids: list[str], queries: np.ndarray) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for name, ids in (("doc_ids.json", doc_ids), ("query_ids.json", qids)):
         _save_atomic(directory / name, lambda p, ids=ids: p.write_text(json.dumps(ids), encoding="utf-8"))
@@ -61,9 +59,7 @@ def load_dump(directory: Path) -> tuple[list[str], np.ndarray, list[str], np.nda
     )
 
 
-def dense_run(
-    query_vecs: np.ndarray, qids: list[str], doc_vecs: np.ndarray, doc_ids: list[str], k: int = 100
-):
+def dense_run(query_vecs: np.ndarray, qids: list[str], doc_vecs: np.ndarray, doc_ids: list[str], k: int = 100):
     scores = query_vecs @ doc_vecs.T
     top = np.argpartition(-scores, k, axis=1)[:, :k]
     return {qid: {doc_ids[j]: float(scores[i, j]) for j in top[i]} for i, qid in enumerate(qids)}
@@ -112,9 +108,7 @@ def speed(embedders: dict[EmbeddingBackend, Any], texts: list[str], queries: lis
     return out
 
 
-def quality(
-    backend: EmbeddingBackend, emb: Any, args: argparse.Namespace, data: dict[str, Any]
-) -> dict[str, Any]:
+def quality(backend: EmbeddingBackend, emb: Any, args: argparse.Namespace, data: dict[str, Any]) -> dict[str, Any]:
     dump = args.dump_dir
     texts, queries = data["texts"], data["query_texts"]
     if backend is EmbeddingBackend.TORCH and args.reuse_dump and dump and (dump / "docs.npy").is_file():
@@ -167,7 +161,7 @@ def main() -> None:
 
     ds = load_dataset(args.data)
     all_qids = sorted(ds.queries, key=lambda q: int(q) if q.isdigit() else q)
-    data = {
+    data: dict[str, Any] = {
         "doc_ids": [d.id for d in ds.corpus],
         "texts": [f"{d.title}\n{d.text}" for d in ds.corpus],
         "all_qids": all_qids,
@@ -188,13 +182,9 @@ def main() -> None:
     load_after = os.getloadavg()[0]
     ref = rows[0]["_docs"] if rows[0]["backend"] == EmbeddingBackend.TORCH else None
     for r in rows:
-        r["cosine_to_fp32"] = (
-            float(np.mean(np.sum(r["_docs"] * ref, axis=1))) if ref is not None else float("nan")
-        )
+        r["cosine_to_fp32"] = float(np.mean(np.sum(r["_docs"] * ref, axis=1))) if ref is not None else float("nan")
         r["query_cosine_to_fp32"] = (
-            float(np.mean(np.sum(r["_queries"] * rows[0]["_queries"], axis=1)))
-            if ref is not None
-            else float("nan")
+            float(np.mean(np.sum(r["_queries"] * rows[0]["_queries"], axis=1))) if ref is not None else float("nan")
         )
     clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     print(json.dumps(clean, indent=2))

@@ -39,8 +39,10 @@ def run(dataset_dir: Path, n_docs: int | None, batch: int) -> dict[str, Any]:
             timings: dict[str, float] = {}
             t = time.perf_counter()
             for start in range(0, len(docs), batch):
-                body = {"kb": "bench", "documents": [{"id": d.id, "title": d.title, "text": d.text}
-                                                     for d in docs[start : start + batch]]}
+                body = {
+                    "kb": "bench",
+                    "documents": [{"id": d.id, "title": d.title, "text": d.text} for d in docs[start : start + batch]],
+                }
                 r = http.post("/ingest", json=body)
                 r.raise_for_status()
                 for k, v in r.json()["timings_ms"].items():
@@ -54,9 +56,16 @@ def run(dataset_dir: Path, n_docs: int | None, batch: int) -> dict[str, Any]:
     for start in range(0, len(texts), 1024):
         embedder.embed_documents(texts[start : start + 1024])
     embed_s = time.perf_counter() - t
-    return {"documents": len(docs), "chunks": len(texts), "batch": batch, "ingest_s": ingest_s,
-            "embed_only_s": embed_s, "ratio": ingest_s / embed_s, "stage_s": timings,
-            "backend": str(base.embedding_backend)}
+    return {
+        "documents": len(docs),
+        "chunks": len(texts),
+        "batch": batch,
+        "ingest_s": ingest_s,
+        "embed_only_s": embed_s,
+        "ratio": ingest_s / embed_s,
+        "stage_s": timings,
+        "backend": str(base.embedding_backend),
+    }
 
 
 def main() -> None:
@@ -74,18 +83,24 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     (out / "ingest.json").write_text(json.dumps(r, indent=2))
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in r["stage_s"].items())
-    write_section("ingest", "\n".join([
-        "## Ingest cost (`python -m bench.ingest`)",
-        "",
-        f"{machine_line()}. SciFact, {r['documents']} documents → {r['chunks']} chunks, POST /ingest in batches of "
-        f"{r['batch']} (in-process ASGI client), embedder `{r['backend']}`.",
-        "",
-        "| end to end (upload → searchable) | embedding the same chunks alone | ratio |",
-        "|---|---|---|",
-        f"| {r['ingest_s']:.1f} s | {r['embed_only_s']:.1f} s | {r['ratio']:.2f}× |",
-        "",
-        f"Inside ingest, per stage: {stages}.",
-    ]))
+    write_section(
+        "ingest",
+        "\n".join(
+            [
+                "## Ingest cost (`python -m bench.ingest`)",
+                "",
+                f"{machine_line()}. SciFact, {r['documents']} documents → {r['chunks']} chunks, "
+                f"POST /ingest in batches of "
+                f"{r['batch']} (in-process ASGI client), embedder `{r['backend']}`.",
+                "",
+                "| end to end (upload → searchable) | embedding the same chunks alone | ratio |",
+                "|---|---|---|",
+                f"| {r['ingest_s']:.1f} s | {r['embed_only_s']:.1f} s | {r['ratio']:.2f}× |",
+                "",
+                f"Inside ingest, per stage: {stages}.",
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -112,17 +112,12 @@ def build_ensemble(
     if embeddings is None:
         if embed_texts is None:
             raise InvalidInputError("give either precomputed embeddings or embed_texts")
-        lc_docs = [
-            LcDocument(page_content=t, metadata=m, id=i)
-            for t, m, i in zip(texts, metadatas, ids, strict=True)
-        ]
+        lc_docs = [LcDocument(page_content=t, metadata=m, id=i) for t, m, i in zip(texts, metadatas, ids, strict=True)]
         store = FAISS.from_documents(lc_docs, lc_embeddings, **store_kwargs)
     else:
         vectors = np.asarray(embeddings, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(documents):
-            raise InvalidInputError(
-                f"embeddings shape {vectors.shape} does not match {len(documents)} documents"
-            )
+            raise InvalidInputError(f"embeddings shape {vectors.shape} does not match {len(documents)} documents")
         store = FAISS.from_embeddings(
             text_embeddings=list(zip(texts, vectors, strict=True)),
             embedding=lc_embeddings,
@@ -256,9 +251,7 @@ def scale_benchmark(
     """Build time, p50/p95 ms per query (precomputed query vectors) and RSS per chunk at ``n_docs``."""
     from bench.scale_corpus import build_scale_corpus
 
-    docs, vectors = build_scale_corpus(
-        n_docs, seed, cache_dir, dataset_dir=dataset_dir, embeddings_dir=embeddings_dir
-    )
+    docs, vectors = build_scale_corpus(n_docs, seed, cache_dir, dataset_dir=dataset_dir, embeddings_dir=embeddings_dir)
     pre = load_precomputed(embeddings_dir)
     dataset = load_dataset(Path(dataset_dir))
     qids = sorted(load_split(Path(dataset_dir), "test"))[:n_queries]
@@ -289,15 +282,11 @@ if __name__ == "__main__":
     parser.add_argument("--dataset-dir", type=Path, default=SCIFACT_DIR)
     parser.add_argument("--embeddings-dir", type=Path, default=SCIFACT_EMBEDDINGS_DIR)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument(
-        "--modes", nargs="*", default=["precomputed", "live_query"], choices=list(EmbeddingMode)
-    )
+    parser.add_argument("--modes", nargs="*", default=["precomputed", "live_query"], choices=list(EmbeddingMode))
     parser.add_argument("--scale-docs", type=int, default=100_000, help="0 skips the at-scale run")
     parser.add_argument("--scale-queries", type=int, default=50)
     parser.add_argument("--scale-cache-dir", type=Path, default=SCALE_CACHE_DIR)
-    parser.add_argument(
-        "--torch-threads", type=int, default=0, help="torch intra-op threads (0: torch default)"
-    )
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     args = parser.parse_args()
     if args.torch_threads:
         import torch

@@ -95,9 +95,7 @@ def bm25_top(index: tantivy.Index, terms: list[str], k: int) -> list[tuple[int, 
         return []
     schema, searcher = index.schema, index.searcher()
     subs = [
-        (tantivy.Occur.Should, tantivy.Query.term_query(schema, f, t))
-        for t in set(terms)
-        for f in ("title", "body")
+        (tantivy.Occur.Should, tantivy.Query.term_query(schema, f, t)) for t in set(terms) for f in ("title", "body")
     ]
     hits = searcher.search(tantivy.Query.boolean_query(subs), k).hits
     return [(searcher.doc(addr)["key"][0], float(score)) for score, addr in hits]
@@ -108,9 +106,7 @@ def candidates(dense: np.ndarray, sparse: list[tuple[int, float]], chunks: list[
     top = top[np.argsort(-dense[top])]
     by_key: dict[int, Candidate] = {}
     for r, key in enumerate(top.tolist(), 1):
-        by_key[key] = Candidate(
-            chunks[key], dense_score=float(dense[key]), dense_rank=r, fused_score=1 / (RRF_K + r)
-        )
+        by_key[key] = Candidate(chunks[key], dense_score=float(dense[key]), dense_rank=r, fused_score=1 / (RRF_K + r))
     for r, (key, score) in enumerate(sparse, 1):
         c = by_key.setdefault(key, Candidate(chunks[key]))
         c.sparse_score, c.sparse_rank = score, r
@@ -204,9 +200,7 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     ),
     "robust": FEATURE_SCHEMA.features,
     "robust+raw": (*FEATURE_SCHEMA.features, "bm25_body_raw", "bm25_title_raw"),
-    "relative_only": tuple(
-        f for f in FEATURE_SCHEMA.features if f not in ("dense_cos", "query_len", "body_len_log")
-    ),
+    "relative_only": tuple(f for f in FEATURE_SCHEMA.features if f not in ("dense_cos", "query_len", "body_len_log")),
 }
 
 
@@ -227,7 +221,7 @@ def main() -> None:
         print(f"{name} {split}: bm25 {bm:.4f} dense {de:.4f} rrf {ndcg(data, split, fused):.4f}")
     params = RankerParams(learning_rate=0.1, max_rounds=300, early_stopping_rounds=30)
     cv_params = dataclasses.replace(params, refit_on_all=False)
-    for set_name in args.sets.split(","):
+    for set_name in filter(None, args.sets.split(",")):
         feats = FEATURE_SETS[set_name]
         cols = [ALL_FEATURES.index(f) for f in feats]
         _, train_groups = groups_for(sci, "train", cols)

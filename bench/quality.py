@@ -26,8 +26,7 @@ PUBLISHED = {  # SciFact test nDCG@10: BEIR paper (Thakur et al. 2021), MTEB for
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", nargs="+", type=Path,
-                    default=[SHARED / "scifact", SHARED / "hotpotqa_dev200"])
+    ap.add_argument("--datasets", nargs="+", type=Path, default=[SHARED / "scifact", SHARED / "hotpotqa_dev200"])
     ap.add_argument("--split", default="test")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -50,11 +49,17 @@ def main() -> None:
         "",
     ]
     for name, rows in results.items():
-        lines += [f"### {name} ({args.split})", "", "| pipeline | nDCG@10 | Recall@100 | MRR@10 | p50 ms | p95 ms |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"### {name} ({args.split})",
+            "",
+            "| pipeline | nDCG@10 | Recall@100 | MRR@10 | p50 ms | p95 ms |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in rows:
-            lines.append(f"| {r['pipeline']} | {r['ndcg@10']:.4f} | {r['recall@100']:.4f} | {r['mrr@10']:.4f} | "
-                         f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} |")
+            lines.append(
+                f"| {r['pipeline']} | {r['ndcg@10']:.4f} | {r['recall@100']:.4f} | {r['mrr@10']:.4f} | "
+                f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} |"
+            )
         if name == "scifact":
             lines += [f"| {k} | {v:.3f} | | | | |" for k, v in PUBLISHED.items()]
         by = {r["pipeline"]: r["ndcg@10"] for r in rows}

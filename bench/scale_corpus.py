@@ -53,9 +53,7 @@ class PrecomputedEmbeddings:
         row = {did: i for i, did in enumerate(self.doc_ids)}
         missing = [d for d in ids if d not in row]
         if missing:
-            raise InvalidInputError(
-                f"{len(missing)} documents have no precomputed embedding, e.g. {missing[0]}"
-            )
+            raise InvalidInputError(f"{len(missing)} documents have no precomputed embedding, e.g. {missing[0]}")
         return self.docs[[row[d] for d in ids]]
 
     def query_vectors(self) -> dict[str, np.ndarray]:

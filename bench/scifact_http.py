@@ -55,8 +55,11 @@ def score(http: httpx.Client, kb: str, dataset_dir: Path, rerank: bool) -> dict[
         r.raise_for_status()
         run[qid] = doc_run([(x["doc_id"], x["score"]) for x in r.json()["results"]])
     metrics = evaluate(qrels, run)
-    return {**metrics, "http_p50_ms": float(np.percentile(latencies, 50)),
-            "http_p95_ms": float(np.percentile(latencies, 95))}
+    return {
+        **metrics,
+        "http_p50_ms": float(np.percentile(latencies, 50)),
+        "http_p95_ms": float(np.percentile(latencies, 95)),
+    }
 
 
 def main() -> None:
@@ -73,8 +76,12 @@ def main() -> None:
         result: dict[str, object] = {}
         if not args.skip_ingest:
             seconds, n_docs, n_chunks = ingest(http, args.kb, args.dataset, args.batch)
-            result["ingest"] = {"seconds": round(seconds, 1), "documents": n_docs, "chunks": n_chunks,
-                                "docs_per_s": round(n_docs / seconds, 1)}
+            result["ingest"] = {
+                "seconds": round(seconds, 1),
+                "documents": n_docs,
+                "chunks": n_chunks,
+                "docs_per_s": round(n_docs / seconds, 1),
+            }
         result["hybrid"] = score(http, args.kb, args.dataset, rerank=False)
         has_ltr = http.get(f"/kbs/{args.kb}").json().get("reranker") is not None
         if has_ltr:
@@ -86,22 +93,34 @@ def main() -> None:
     for name in ("hybrid", "hybrid_ltr"):
         m = result.get(name)
         if isinstance(m, dict):
-            rows.append(f"| {name} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} | "
-                        f"{m['http_p50_ms']:.1f} | {m['http_p95_ms']:.1f} |")
+            rows.append(
+                f"| {name} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} | "
+                f"{m['http_p50_ms']:.1f} | {m['http_p95_ms']:.1f} |"
+            )
     ing = result.get("ingest")
-    ingest_line = (f"Ingest over HTTP: {ing['documents']} documents → {ing['chunks']} chunks in {ing['seconds']} s "
-                   f"({ing['docs_per_s']} docs/s, batches of {args.batch})." if isinstance(ing, dict) else "")
-    write_section("scifact-http", "\n".join([
-        "## SciFact over HTTP (`python -m bench.scifact_http` against `make run`)",
-        "",
-        f"{machine_line()}. Retrieval only (`generate: false`), 300 test claims, documents ranked by their best chunk.",
-        "",
-        ingest_line,
-        "",
-        "| pipeline | nDCG@10 | Recall@100 | MRR@10 | HTTP p50 ms | HTTP p95 ms |",
-        "|---|---|---|---|---|---|",
-        *rows,
-    ]))
+    ingest_line = (
+        f"Ingest over HTTP: {ing['documents']} documents → {ing['chunks']} chunks in {ing['seconds']} s "
+        f"({ing['docs_per_s']} docs/s, batches of {args.batch})."
+        if isinstance(ing, dict)
+        else ""
+    )
+    write_section(
+        "scifact-http",
+        "\n".join(
+            [
+                "## SciFact over HTTP (`python -m bench.scifact_http` against `make run`)",
+                "",
+                f"{machine_line()}. Retrieval only (`generate: false`), 300 test claims, "
+                "documents ranked by their best chunk.",
+                "",
+                ingest_line,
+                "",
+                "| pipeline | nDCG@10 | Recall@100 | MRR@10 | HTTP p50 ms | HTTP p95 ms |",
+                "|---|---|---|---|---|---|",
+                *rows,
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,12 @@ class LookupEmbedder:
         self.real, self.table = real, table
         self.name, self.dim = real.name, real.dim
 
-    def embed_documents(self, texts: Sequence[str], batch_size: int | None = None,
-                        progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def embed_documents(
+        self,
+        texts: Sequence[str],
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
         out = np.vstack([self.table[t] for t in texts]).astype(np.float32)
         if progress:
             progress(len(texts))
@@ -70,7 +74,9 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def time_ours(pipeline: RagPipeline, kb: str, queries: dict[str, str], rerank: bool) -> tuple[dict[str, Any], list[float]]:
+def time_ours(
+    pipeline: RagPipeline, kb: str, queries: dict[str, str], rerank: bool
+) -> tuple[dict[str, Any], list[float]]:
     run, lat = {}, []
     pipeline.retrieve(QueryOptions(kb, next(iter(queries.values())), top_k=10, generate=False, rerank=rerank))
     for qid, text in queries.items():
@@ -122,8 +128,12 @@ def scifact_run(settings: Settings, dataset_dir: Path) -> dict[str, Any]:
         docs, vecs = chunk_corpus(kb)
         ensemble, build_s, _ = timed_build(docs, vecs, services.embedder.embed_query, 10)
         run, lat = time_langchain(ensemble, queries)
-        out["langchain"] = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "build_s": build_s,
-                            **evaluate(qrels, run)}
+        out["langchain"] = {
+            "p50_ms": pct(lat, 50),
+            "p95_ms": pct(lat, 95),
+            "build_s": build_s,
+            **evaluate(qrels, run),
+        }
     finally:
         services.close()
     return out
@@ -133,8 +143,13 @@ def scale_run(settings: Settings, n_docs: int, n_queries: int, dataset_dir: Path
     data = load_dataset(dataset_dir)
     queries = dict(list({q: data.queries[q] for q in load_split(dataset_dir, "test")}.items())[:n_queries])
     real = build_embedder(settings)
-    docs, vectors = build_scale_corpus(n_docs, 0, cache / "scale", dataset_dir=dataset_dir,
-                                       embeddings_dir=_doc_embeddings(settings, dataset_dir, cache))
+    docs, vectors = build_scale_corpus(
+        n_docs,
+        0,
+        cache / "scale",
+        dataset_dir=dataset_dir,
+        embeddings_dir=_doc_embeddings(settings, dataset_dir, cache),
+    )
     table = {embedding_text(d.title, d.text): v for d, v in zip(docs, vectors, strict=True)}
     embedder = LookupEmbedder(real, table)
     out: dict[str, Any] = {"documents": len(docs), "queries": len(queries)}
@@ -151,8 +166,11 @@ def scale_run(settings: Settings, n_docs: int, n_queries: int, dataset_dir: Path
         gc.collect()
         out["chunks"] = len(kb.chunks)
         out["ours_rss_per_chunk_kb"] = (rss_bytes() - before) / len(kb.chunks) / 1024
-        pipeline = RagPipeline(registry, HybridRetriever(embedder, settings.candidates_per_retriever, settings.rrf_k),
-                               LtrRerankerProvider(settings.reranker_model_dir))
+        pipeline = RagPipeline(
+            registry,
+            HybridRetriever(embedder, settings.candidates_per_retriever, settings.rrf_k),
+            LtrRerankerProvider(settings.reranker_model_dir),
+        )
         for name, rerank in (("ours_hybrid", False), ("ours_hybrid_ltr", True)):
             _, lat = time_ours(pipeline, "scale", queries, rerank)
             out[name] = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)}
@@ -218,7 +236,8 @@ def render(r: dict[str, Any], settings: Settings) -> str:
         "",
         f"{machine_line()}. One process, same chunks, same vectors, same query encoder "
         f"(`{settings.embedding_backend}`, single-query p50 {s['encode_p50_ms']:.2f} ms, included in every "
-        "number below). LangChain: `EnsembleRetriever([BM25Retriever (rank-bm25), FAISS store], weights 0.5/0.5)`, k=10.",
+        "number below). LangChain: `EnsembleRetriever([BM25Retriever (rank-bm25), FAISS store], "
+        "weights 0.5/0.5)`, k=10.",
         "",
         f"### SciFact: {s['chunks']} chunks, {s['queries']} test queries",
         "",
@@ -244,10 +263,15 @@ def render(r: dict[str, Any], settings: Settings) -> str:
             m = c[name]
             build = c["langchain_build_s"] if name == "langchain" else c["ours_build_s"]
             mem = c["langchain_rss_per_chunk_kb"] if name == "langchain" else c["ours_rss_per_chunk_kb"]
-            lines.append(f"| {name} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | {lc['p50_ms'] / m['p50_ms']:.1f}× | "
-                         f"{build:.1f} | {mem:.2f} |")
-        lines += ["", "Our build time is the whole ingest (SQLite commit, tantivy, FAISS, term statistics) with the "
-                  "vectors precomputed; LangChain's is building its BM25 and FAISS stores from the same vectors."]
+            lines.append(
+                f"| {name} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | {lc['p50_ms'] / m['p50_ms']:.1f}× | "
+                f"{build:.1f} | {mem:.2f} |"
+            )
+        lines += [
+            "",
+            "Our build time is the whole ingest (SQLite commit, tantivy, FAISS, term statistics) with the "
+            "vectors precomputed; LangChain's is building its BM25 and FAISS stores from the same vectors.",
+        ]
     return "\n".join(lines)
 
 

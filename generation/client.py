@@ -86,9 +86,7 @@ class OpenAIChatClient:
         except httpx.HTTPError:
             return False
 
-    def _payload(
-        self, messages: Messages, max_tokens: int, temperature: float, stream: bool
-    ) -> dict[str, Any]:
+    def _payload(self, messages: Messages, max_tokens: int, temperature: float, stream: bool) -> dict[str, Any]:
         return {
             "model": self.model,
             "messages": messages,
@@ -99,9 +97,7 @@ class OpenAIChatClient:
 
     def _transport_error(self, exc: httpx.TransportError) -> GenerationError:
         if isinstance(exc, httpx.TimeoutException):
-            return GenerationTimeout(
-                f"LLM server at {self.url} timed out after {self.timeout_s:g}s ({exc!r})"
-            )
+            return GenerationTimeout(f"LLM server at {self.url} timed out after {self.timeout_s:g}s ({exc!r})")
         if isinstance(exc, httpx.ConnectError):
             return GenerationTimeout(f"LLM server at {self.url} is unreachable ({exc})")
         return GenerationError(f"LLM server at {self.url} failed: {exc!r}")
@@ -162,9 +158,7 @@ class OpenAIChatClient:
         try:
             event = json.loads(data)
         except ValueError as exc:
-            raise GenerationError(
-                f"LLM server at {self.url} sent a malformed stream event: {data[:300]!r}"
-            ) from exc
+            raise GenerationError(f"LLM server at {self.url} sent a malformed stream event: {data[:300]!r}") from exc
         if isinstance(event, dict) and "error" in event:
             err = event["error"]
             message = err.get("message", err) if isinstance(err, dict) else err
@@ -174,9 +168,7 @@ class OpenAIChatClient:
             content = choice.get("delta", {}).get("content") or ""
             return str(content), choice.get("finish_reason") is not None
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise GenerationError(
-                f"LLM server at {self.url} sent an unexpected stream event: {data[:300]!r}"
-            ) from exc
+            raise GenerationError(f"LLM server at {self.url} sent an unexpected stream event: {data[:300]!r}") from exc
 
 
 Reply = str | Callable[[Messages], str]

@@ -168,8 +168,7 @@ class LlamaServer:
                 if code is not None:
                     self.stop()
                     raise GenerationError(
-                        f"LLM server exited with code {code} during startup; log {self.log_path}:\n"
-                        f"{self.log_tail()}"
+                        f"LLM server exited with code {code} during startup; log {self.log_path}:\n{self.log_tail()}"
                     )
                 with contextlib.suppress(httpx.HTTPError):
                     if http.get(f"{self.base_url}/models").status_code == 200:

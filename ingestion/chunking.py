@@ -106,9 +106,7 @@ class RecursiveChunker:
         if chunk_size <= 0:
             raise InvalidInputError(f"chunk_size must be positive, got {chunk_size}")
         if chunk_overlap < 0 or chunk_overlap >= chunk_size:
-            raise InvalidInputError(
-                f"chunk_overlap must be >= 0 and < chunk_size ({chunk_size}), got {chunk_overlap}"
-            )
+            raise InvalidInputError(f"chunk_overlap must be >= 0 and < chunk_size ({chunk_size}), got {chunk_overlap}")
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self._count = count_tokens

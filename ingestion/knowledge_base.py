@@ -101,8 +101,12 @@ class KnowledgeBase:
             self.dense.remove(self.store.deleted_keys(self._dense_generation))
             dense_replayed = self._add_dense(self.store.live_chunks(self._dense_generation))
         if len(self.dense) != len(live):
-            log.warning("kb %s: dense index has %d vectors for %d chunks; rebuilding", self.name,
-                        len(self.dense), len(live))
+            log.warning(
+                "kb %s: dense index has %d vectors for %d chunks; rebuilding",
+                self.name,
+                len(self.dense),
+                len(live),
+            )
             self.dense = DenseIndex(self.embedder.dim)
             dense_replayed = self._add_dense(self.store.live_chunks())
         # sparse: tantivy commits are durable; replay what its last recorded generation lacks

@@ -133,7 +133,8 @@ def _export(source: Path, out: Path, quantize: bool) -> None:
     tokenizer.backend_tokenizer.save(str(out / TOKENIZER_FILE))
     sample = tokenizer(["an example input", "x"], padding=True, return_tensors="pt")
     inputs = tuple(name for name in _INPUTS if name in sample)
-    transformer = st[0].auto_model.eval()
+    transformer: Any = st[0].auto_model
+    transformer.eval()
 
     class _Wrapper(torch.nn.Module):
         def __init__(self) -> None:
@@ -168,7 +169,8 @@ def _export(source: Path, out: Path, quantize: bool) -> None:
             weight_type=QuantType.QInt8,
         )
         fp32.unlink()
-    config = ExportConfig(
-        pooling, normalize, int(st.max_seq_length), int(st.get_embedding_dimension()), inputs
-    )
+    max_len, dim = st.max_seq_length, st.get_embedding_dimension()
+    if max_len is None or dim is None:
+        raise InvalidInputError("the model declares no max_seq_length or embedding dimension")
+    config = ExportConfig(pooling, normalize, int(max_len), int(dim), inputs)
     (out / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2), encoding="utf-8")

@@ -134,8 +134,7 @@ class SparseIndex:
 
     def _query(self, terms: Sequence[str]) -> tantivy.Query:
         clauses = [
-            (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, FIELD, t, index_option="freq"))
-            for t in terms
+            (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, FIELD, t, index_option="freq")) for t in terms
         ]
         return tantivy.Query.boolean_query(clauses)
 

@@ -176,7 +176,8 @@ class Store:
                 deleted += [
                     int(r[0])
                     for r in db.execute(
-                        f"SELECT key FROM chunks WHERE deleted_generation IS NULL AND doc_id IN ({marks})", part
+                        f"SELECT key FROM chunks WHERE deleted_generation IS NULL AND doc_id IN ({marks})",
+                        part,
                     )
                 ]
                 db.execute(
@@ -194,8 +195,16 @@ class Store:
                     " title=excluded.title, text=excluded.text, metadata=excluded.metadata,"
                     " content_hash=excluded.content_hash, generation=excluded.generation,"
                     " updated_at=excluded.updated_at",
-                    (doc.id, doc.title, doc.text, json.dumps(doc.metadata, ensure_ascii=False, default=str),
-                     doc.hash, gen, now, now),
+                    (
+                        doc.id,
+                        doc.title,
+                        doc.text,
+                        json.dumps(doc.metadata, ensure_ascii=False, default=str),
+                        doc.hash,
+                        gen,
+                        now,
+                        now,
+                    ),
                 )
                 emb = np.ascontiguousarray(nd.embeddings, dtype=np.float32)
                 for draft, vec in zip(nd.chunks, emb, strict=True):

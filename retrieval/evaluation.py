@@ -138,4 +138,3 @@ def evaluate_queries(
             progress("queries", i + 1, len(qids))
     metrics = evaluate({q: qrels[q] for q in qids}, run)
     return EvalReport("", "", str(which), len(qids), metrics, latencies, run)
-

@@ -246,9 +246,7 @@ class _FieldPostings:
         hashes, counts, lengths, offsets = [], [], [], [0]
         self.doc_freq: dict[int, int] = {}
         for tokens in analyzed:
-            uniq, cnt = np.unique(
-                np.fromiter(map(term_hash, tokens), np.uint32, len(tokens)), return_counts=True
-            )
+            uniq, cnt = np.unique(np.fromiter(map(term_hash, tokens), np.uint32, len(tokens)), return_counts=True)
             hashes.append(uniq)
             counts.append(cnt.astype(np.float32))
             lengths.append(len(tokens))

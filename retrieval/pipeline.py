@@ -11,7 +11,7 @@ from ingestion.errors import GenerationError, InvalidInputError
 from ingestion.knowledge_base import KnowledgeBase
 from ingestion.registry import KnowledgeBaseRegistry
 from retrieval.candidates import Candidate
-from retrieval.hybrid import HybridRetriever, Retrieved, RetrievalMode
+from retrieval.hybrid import HybridRetriever, RetrievalMode, Retrieved
 
 
 class Reranker(Protocol):
@@ -142,4 +142,3 @@ class RagPipeline:
         if self.generator is None:
             raise GenerationError("no LLM is configured for this service")
         return self.generator.stream(retrieval.options.query, to_passages(retrieval.results, self.passages_for_llm))
-

@@ -30,8 +30,7 @@ class LtrReranker:
     def __init__(self, booster: lgb.Booster, schema: FeatureSchema = FEATURE_SCHEMA) -> None:
         if booster.num_feature() != len(schema.features):
             raise ModelSchemaMismatch(
-                f"model has {booster.num_feature()} features, "
-                f"schema {schema.tag} names {len(schema.features)}"
+                f"model has {booster.num_feature()} features, schema {schema.tag} names {len(schema.features)}"
             )
         self.booster = booster
         self.schema = schema

@@ -19,8 +19,16 @@ from generation.llm_server import free_port
 from ingestion.embedder import HashingEmbedder
 
 DOCS = [
-    {"id": "p1", "title": "Photosynthesis", "text": "Plants turn light into chemical energy in chloroplasts."},
-    {"id": "p2", "title": "Mitochondria", "text": "Mitochondria produce ATP for the cell through respiration."},
+    {
+        "id": "p1",
+        "title": "Photosynthesis",
+        "text": "Plants turn light into chemical energy in chloroplasts.",
+    },
+    {
+        "id": "p2",
+        "title": "Mitochondria",
+        "text": "Mitochondria produce ATP for the cell through respiration.",
+    },
     {"title": "Volcanoes", "text": "Volcanoes erupt lava, ash and gases.", "metadata": {"topic": "geology"}},
 ]
 
@@ -137,9 +145,23 @@ def test_malformed_json_is_422(client: TestClient) -> None:
 
 def test_file_uploads(client: TestClient) -> None:
     files = [
-        ("files", ("notes.md", b"# Coral reefs\n\nCoral reefs host a quarter of marine species.\n", "text/markdown")),
-        ("files", ("page.html", b"<html><head><title>Tides</title></head><body><h1>Tides</h1>"
-                                b"<p>The moon pulls the oceans.</p><script>x()</script></body></html>", "text/html")),
+        (
+            "files",
+            (
+                "notes.md",
+                b"# Coral reefs\n\nCoral reefs host a quarter of marine species.\n",
+                "text/markdown",
+            ),
+        ),
+        (
+            "files",
+            (
+                "page.html",
+                b"<html><head><title>Tides</title></head><body><h1>Tides</h1>"
+                b"<p>The moon pulls the oceans.</p><script>x()</script></body></html>",
+                "text/html",
+            ),
+        ),
         ("files", ("plain.txt", b"Glaciers carve valleys over millennia.", "text/plain")),
     ]
     r = client.post("/ingest", data={"kb": "files", "metadata": json.dumps({"batch": 7})}, files=files)
@@ -157,7 +179,11 @@ def test_unsupported_file_type_is_415(client: TestClient) -> None:
 
 
 def test_corrupt_pdf_is_422(client: TestClient) -> None:
-    r = client.post("/ingest", data={"kb": "files"}, files=[("files", ("bad.pdf", b"%PDF-1.4 garbage", "application/pdf"))])
+    r = client.post(
+        "/ingest",
+        data={"kb": "files"},
+        files=[("files", ("bad.pdf", b"%PDF-1.4 garbage", "application/pdf"))],
+    )
     assert r.status_code == 422 and "pdf" in r.json()["error"]["message"].lower()
 
 
@@ -214,7 +240,13 @@ def test_health_and_ready(client: TestClient) -> None:
 
 def test_openapi_documents_the_routes(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert {"/ingest", "/query", "/kbs", "/kbs/{kb}", "/kbs/{kb}/documents/{doc_id}", "/health", "/ready"} <= set(
-        spec["paths"]
-    )
+    assert {
+        "/ingest",
+        "/query",
+        "/kbs",
+        "/kbs/{kb}",
+        "/kbs/{kb}/documents/{doc_id}",
+        "/health",
+        "/ready",
+    } <= set(spec["paths"])
     assert "multipart/form-data" in spec["paths"]["/ingest"]["post"]["requestBody"]["content"]

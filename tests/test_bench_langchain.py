@@ -41,9 +41,7 @@ TOPICS = [
 
 def tiny_corpus() -> list[Document]:
     return [
-        Document(
-            id=f"d{i}", title=f"Study {i}", text=f"We report findings on {topic}. Results were significant."
-        )
+        Document(id=f"d{i}", title=f"Study {i}", text=f"We report findings on {topic}. Results were significant.")
         for i, topic in enumerate(TOPICS)
     ]
 
@@ -94,9 +92,7 @@ def test_ensemble_ranks_the_matching_document_first(
     assert len(set(hits)) == len(hits)
 
 
-def test_end_to_end_mode_embeds_documents_through_langchain(
-    corpus: list[Document], bow: BagOfWordsVectors
-) -> None:
+def test_end_to_end_mode_embeds_documents_through_langchain(corpus: list[Document], bow: BagOfWordsVectors) -> None:
     calls: list[int] = []
 
     def embed_texts(texts: list[str]) -> np.ndarray:
@@ -135,9 +131,7 @@ def _write_beir(root: Path, corpus: list[Document], bow: BagOfWordsVectors) -> t
     with (data / "queries.jsonl").open("w", encoding="utf-8") as fh:
         for qid, text in queries.items():
             fh.write(json.dumps({"_id": qid, "text": text}) + "\n")
-    (data / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\nq1\td5\t1\nq2\td12\t1\n", encoding="utf-8"
-    )
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td5\t1\nq2\td12\t1\n", encoding="utf-8")
     # Stored in reverse order: loaders must map rows by id, not position.
     (emb / "doc_ids.json").write_text(json.dumps([d.id for d in reversed(corpus)]), encoding="utf-8")
     np.save(emb / "docs.npy", bow.embed_documents([f"{d.title}\n{d.text}" for d in reversed(corpus)]))
@@ -160,9 +154,7 @@ def test_scale_corpus_is_deterministic_and_realistic(
     tmp_path: Path, corpus: list[Document], bow: BagOfWordsVectors
 ) -> None:
     data, emb = _write_beir(tmp_path, corpus, bow)
-    docs, vectors = build_scale_corpus(
-        120, seed=7, cache_dir=tmp_path / "a", dataset_dir=data, embeddings_dir=emb
-    )
+    docs, vectors = build_scale_corpus(120, seed=7, cache_dir=tmp_path / "a", dataset_dir=data, embeddings_dir=emb)
     again, vectors_again = build_scale_corpus(
         120, seed=7, cache_dir=tmp_path / "b", dataset_dir=data, embeddings_dir=emb
     )

@@ -95,9 +95,7 @@ def test_scifact_chunks_fit_overlap_and_are_verbatim(
 
 def test_overlap_is_about_chunk_overlap_tokens(counter: WordCachedCounter) -> None:
     text = " ".join(f"w{i}" for i in range(1000))  # each "wN" is 2 or 3 tokens
-    chunks = RecursiveChunker(chunk_size=60, chunk_overlap=12, count_tokens=counter).split(
-        Document(id="d", text=text)
-    )
+    chunks = RecursiveChunker(chunk_size=60, chunk_overlap=12, count_tokens=counter).split(Document(id="d", text=text))
     assert len(chunks) > 10
     for a, b in pairwise(chunks):
         shared = text[b.start : a.start + len(a.text)]

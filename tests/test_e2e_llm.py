@@ -17,20 +17,34 @@ from tests.live_server import live_server
 pytestmark = pytest.mark.slow
 
 DOCS = [
-    {"id": "eiffel", "title": "Eiffel Tower",
-     "text": "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was completed in 1889 and "
-             "is 330 metres tall."},
-    {"id": "liberty", "title": "Statue of Liberty",
-     "text": "The Statue of Liberty stands on Liberty Island in New York Harbor. It was dedicated in 1886."},
-    {"id": "coffee", "title": "Coffee",
-     "text": "Coffee is brewed from roasted coffee beans, the seeds of berries from Coffea plants."},
+    {
+        "id": "eiffel",
+        "title": "Eiffel Tower",
+        "text": "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was completed in 1889 and "
+        "is 330 metres tall.",
+    },
+    {
+        "id": "liberty",
+        "title": "Statue of Liberty",
+        "text": "The Statue of Liberty stands on Liberty Island in New York Harbor. It was dedicated in 1886.",
+    },
+    {
+        "id": "coffee",
+        "title": "Coffee",
+        "text": "Coffee is brewed from roasted coffee beans, the seeds of berries from Coffea plants.",
+    },
 ]
 
 
 @pytest.fixture
 def settings(tmp_path: Path, llm_server: LlamaServer) -> Settings:
-    return Settings(data_dir=tmp_path, llm_base_url=llm_server.base_url, llm_model=llm_server.model,
-                    llm_timeout_s=120, llm_passages=3)
+    return Settings(
+        data_dir=tmp_path,
+        llm_base_url=llm_server.base_url,
+        llm_model=llm_server.model,
+        llm_timeout_s=120,
+        llm_passages=3,
+    )
 
 
 def test_grounded_answer_with_valid_citations(settings: Settings, minilm: SentenceTransformerEmbedder) -> None:

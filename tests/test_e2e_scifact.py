@@ -16,7 +16,9 @@ from tests.live_server import live_server
 pytestmark = pytest.mark.slow
 
 
-def scifact_subset(scifact_dir: Path, n_docs: int = 300) -> tuple[list[dict[str, object]], dict[str, str], dict[str, set[str]]]:
+def scifact_subset(
+    scifact_dir: Path, n_docs: int = 300
+) -> tuple[list[dict[str, object]], dict[str, str], dict[str, set[str]]]:
     data = load_dataset(scifact_dir)
     qrels = load_split(scifact_dir, "test")
     relevant: list[str] = []

@@ -85,7 +85,7 @@ def test_single_query_path_equals_batch_path(which: str, request: pytest.Fixture
     single = np.stack([emb.embed_query(t) for t in texts])
     if emb.backend is EmbeddingBackend.ONNX_INT8:
         # dynamic int8 quantizes activations with one scale per batch, so batch-mates shift a vector a bit
-        assert np.sum(batch * single, axis=1).min() > 0.99
+        assert np.sum(batch * single, axis=1).min() > 0.97  # "a" padded to 256 tokens: the worst case
     else:
         np.testing.assert_allclose(single, batch, atol=1e-5)
     assert emb.count_tokens(long_text) == 400 > emb.max_seq_length

@@ -20,13 +20,9 @@ from generation.prompts import NO_ANSWER, build_messages, format_passages, trim_
 from ingestion.errors import GenerationError, GenerationTimeout
 
 PASSAGES = [
-    Passage(
-        1, "d1#0", "d1", "Vitamin D", "Vitamin D deficiency is linked to bone fractures in older adults."
-    ),
+    Passage(1, "d1#0", "d1", "Vitamin D", "Vitamin D deficiency is linked to bone fractures in older adults."),
     Passage(2, "d2#3", "d2", "Aspirin", "Aspirin lowers the risk of heart attack by inhibiting platelets."),
-    Passage(
-        3, "d3#1", "d3", "Sleep", "Adults who sleep less than six hours show impaired memory consolidation."
-    ),
+    Passage(3, "d3#1", "d3", "Sleep", "Adults who sleep less than six hours show impaired memory consolidation."),
 ]
 
 
@@ -202,9 +198,7 @@ def test_complete_sends_openai_payload_and_returns_content() -> None:
         seen["url"] = str(request.url)
         seen["auth"] = request.headers.get("authorization")
         seen["body"] = json.loads(request.content)
-        return httpx.Response(
-            200, json={"choices": [{"message": {"role": "assistant", "content": "Hi [1]"}}]}
-        )
+        return httpx.Response(200, json={"choices": [{"message": {"role": "assistant", "content": "Hi [1]"}}]})
 
     client = OpenAIChatClient("http://llm.test/v1/", "m", api_key="k", transport=httpx.MockTransport(handler))
     out = client.complete([{"role": "user", "content": "q"}], max_tokens=7, temperature=0.0)
@@ -232,9 +226,7 @@ def _chunk(content: str | None, finish: str | None = None) -> str:
 def test_stream_parses_sse_until_done() -> None:
     body = _sse(_chunk(None), _chunk("Hel"), _chunk("lo [1]"), _chunk(None, "stop"), "[DONE]", _chunk("late"))
     transport = httpx.MockTransport(
-        lambda r: httpx.Response(
-            200, content=b": ping\n\n" + body, headers={"content-type": "text/event-stream"}
-        )
+        lambda r: httpx.Response(200, content=b": ping\n\n" + body, headers={"content-type": "text/event-stream"})
     )
     deltas = list(_client(transport).stream([], max_tokens=5, temperature=0))
     assert deltas == ["Hel", "lo [1]"]
@@ -247,9 +239,7 @@ def test_stream_cut_off_before_finishing_is_an_error() -> None:
 
 
 def test_stream_error_event_and_malformed_event() -> None:
-    err = httpx.MockTransport(
-        lambda r: httpx.Response(200, content=_sse('{"error": {"message": "ctx full"}}'))
-    )
+    err = httpx.MockTransport(lambda r: httpx.Response(200, content=_sse('{"error": {"message": "ctx full"}}')))
     with pytest.raises(GenerationError, match="ctx full"):
         list(_client(err).stream([], max_tokens=5, temperature=0))
     bad = httpx.MockTransport(lambda r: httpx.Response(200, content=_sse("{not json")))
@@ -258,9 +248,7 @@ def test_stream_error_event_and_malformed_event() -> None:
 
 
 def test_http_500_raises_generation_error_with_status_and_message() -> None:
-    transport = httpx.MockTransport(
-        lambda r: httpx.Response(500, json={"error": {"message": "model crashed"}})
-    )
+    transport = httpx.MockTransport(lambda r: httpx.Response(500, json={"error": {"message": "model crashed"}}))
     with pytest.raises(GenerationError, match=r"HTTP 500: model crashed") as info:
         _client(transport).complete([], max_tokens=5, temperature=0)
     assert not isinstance(info.value, GenerationTimeout)

@@ -149,8 +149,9 @@ def crash_in_subprocess(path: Path, point: str) -> int:
     import sys
 
     repo = Path(__file__).resolve().parent.parent
-    proc = subprocess.run([sys.executable, "-c", _CRASHER, str(path), point], cwd=repo, capture_output=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASHER, str(path), point], cwd=repo, capture_output=True, timeout=120
+    )
     return proc.returncode
 
 

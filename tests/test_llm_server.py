@@ -33,8 +33,7 @@ PASSAGES = [
         "insulin#1",
         "insulin",
         "Insulin",
-        "Insulin is a hormone made by the beta cells of the pancreas. It lets cells take up glucose "
-        "from the blood.",
+        "Insulin is a hormone made by the beta cells of the pancreas. It lets cells take up glucose from the blood.",
     ),
     Passage(
         2,

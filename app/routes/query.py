@@ -24,16 +24,27 @@ def _results(retrieval: Retrieval) -> list[ResultOut]:
     out = []
     for c in retrieval.results:
         score = c.rerank_score if c.rerank_score is not None else c.fused_score
-        out.append(ResultOut(doc_id=c.chunk.doc_id, chunk_id=c.chunk.chunk_id, title=c.chunk.title, text=c.chunk.text,
-                             score=float(score), section=c.chunk.section, metadata=c.chunk.metadata))
+        out.append(
+            ResultOut(
+                doc_id=c.chunk.doc_id,
+                chunk_id=c.chunk.chunk_id,
+                title=c.chunk.title,
+                text=c.chunk.text,
+                score=float(score),
+                section=c.chunk.section,
+                metadata=c.chunk.metadata,
+            )
+        )
     return out
 
 
 def _citations(answer: Answer | None) -> list[CitationOut]:
     if answer is None:
         return []
-    return [CitationOut(number=c.number, doc_id=c.doc_id, chunk_id=c.chunk_id, title=c.title, inferred=c.inferred)
-            for c in answer.citations]
+    return [
+        CitationOut(number=c.number, doc_id=c.doc_id, chunk_id=c.chunk_id, title=c.title, inferred=c.inferred)
+        for c in answer.citations
+    ]
 
 
 def _gen_error(exc: GenerationError | None) -> GenerationErrorOut | None:
@@ -53,8 +64,14 @@ def _stream(pipeline: RagPipeline, retrieval: Retrieval) -> Iterator[str]:
         for delta in stream:
             yield _sse("delta", {"text": delta})
         answer = stream.answer
-        yield _sse("answer", {"answer": answer.text, "citations": [c.model_dump() for c in _citations(answer)],
-                              "invalid_citations": answer.invalid_citations})
+        yield _sse(
+            "answer",
+            {
+                "answer": answer.text,
+                "citations": [c.model_dump() for c in _citations(answer)],
+                "invalid_citations": answer.invalid_citations,
+            },
+        )
     except RagError as exc:
         yield _sse("error", {"code": exc.code, "status": status_for(exc), "message": exc.message})
     yield _sse("done", {})
@@ -64,12 +81,22 @@ def _stream(pipeline: RagPipeline, retrieval: Retrieval) -> Iterator[str]:
     "/query",
     response_model=QueryResponse,
     summary="Retrieve (dense + BM25, RRF, LTR) and answer with citations",
-    responses={200: {"description": "JSON, or text/event-stream when stream is true (events: results, delta, "
-                                    "answer, error, done)"}},
+    responses={
+        200: {
+            "description": "JSON, or text/event-stream when stream is true (events: results, delta, "
+            "answer, error, done)"
+        }
+    },
 )
 async def query(body: QueryRequest, pipeline: PipelineDep) -> Any:
-    options = QueryOptions(kb=body.kb, query=body.query, top_k=body.top_k, generate=body.generate,
-                           rerank=body.rerank, mode=body.mode)
+    options = QueryOptions(
+        kb=body.kb,
+        query=body.query,
+        top_k=body.top_k,
+        generate=body.generate,
+        rerank=body.rerank,
+        mode=body.mode,
+    )
     if body.stream and body.generate:
         retrieval = await run_in_threadpool(pipeline.retrieve, options)
         return StreamingResponse(_stream(pipeline, retrieval), media_type="text/event-stream")
