@@ -53,7 +53,7 @@ class DenseIndex:
     def remove(self, keys: np.ndarray | list[int]) -> int:
         if len(keys) == 0:
             return 0
-        return int(self._index.remove_ids(np.asarray(keys, dtype=np.int64)))
+        return int(self._index.remove_ids(np.asarray(keys, dtype=np.int64)))  # type: ignore[arg-type]
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (keys, inner products) for one query vector."""

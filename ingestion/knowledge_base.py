@@ -212,11 +212,13 @@ class KnowledgeBase:
         result = self.store.commit(new_docs, delete_ids)  # the commit point
         timings["store"] = (time.perf_counter() - t) * 1000
         report.chunks_added, report.chunks_deleted = len(result.added), len(result.deleted)
-        new_chunks = []
+        new_chunks: list[Chunk] = []
         keys = iter(result.added)
         for d, chs in zip(docs, drafts, strict=True):
-            for c in chs:
-                new_chunks.append(Chunk(next(keys), d.id, c.position, c.text, d.title, d.metadata, c.section))
+            for draft in chs:
+                new_chunks.append(
+                    Chunk(next(keys), d.id, draft.position, draft.text, d.title, d.metadata, draft.section)
+                )
         t = time.perf_counter()
         self.sparse.apply([self._sparse_doc(c) for c in new_chunks], result.deleted, result.generation)
         self.term_stats.update(((c.key, c.title, c.text) for c in new_chunks), result.deleted)
@@ -225,8 +227,8 @@ class KnowledgeBase:
         with self._apply_lock:
             self.dense.remove(result.deleted)
             self.dense.add(np.asarray(result.added, dtype=np.int64), vectors)
-            for c in new_chunks:
-                self.chunks[c.key] = c
+            for chunk in new_chunks:
+                self.chunks[chunk.key] = chunk
             for k in result.deleted:
                 self.chunks.pop(k, None)
         timings["dense"] = (time.perf_counter() - t) * 1000

@@ -156,4 +156,4 @@ class SparseIndex:
         if n == 0:
             return set()
         hits = searcher.search(tantivy.Query.all_query(), n, count=False).hits
-        return {int(k) for k in searcher.fast_field_values("key", [addr for _, addr in hits])}
+        return {int(k) for k in searcher.fast_field_values("key", [addr for _, addr in hits]) if k is not None}

@@ -112,6 +112,14 @@ ALL_FEATURES: tuple[str, ...] = (
     "body_len_log",  # log1p(body tokens)
     "query_len",  # distinct query terms
     "position_log",  # log1p(position of the chunk in its document)
+    # document aggregates over the candidate chunks of the same document (a document ranks by its best chunk)
+    "doc_chunks",  # candidate chunks of this chunk's document
+    "doc_dense_gap",  # best cosine of the query minus the best cosine of this chunk's document
+    "doc_dense_self_gap",  # best cosine of the document minus this chunk's cosine
+    "doc_bm25_ratio",  # best (title+body BM25) of the document / best among candidates
+    "doc_bm25_self_gap",  # document's best bm25_ratio minus this chunk's
+    "doc_fused_ratio",  # summed RRF score of the document's chunks / best such sum
+    "doc_idf_coverage",  # IDF-weighted fraction of query terms found in any chunk of the document
 )
 
 FEATURE_SCHEMA = FeatureSchema(
@@ -150,6 +158,13 @@ def _zscore(x: np.ndarray) -> np.ndarray:
 def _ratio(x: np.ndarray) -> np.ndarray:
     top = float(x.max()) if x.size else 0.0
     return x / top if top > 0 else np.zeros_like(x)
+
+
+def _group_max(x: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Each element replaced by the maximum of its group (``group`` holds ids in [0, n_groups))."""
+    best = np.full(n_groups, -np.inf)
+    np.maximum.at(best, group, x)
+    return best[group]
 
 
 def bm25_idf(doc_freqs: np.ndarray, n_docs: int) -> np.ndarray:
@@ -202,6 +217,14 @@ class FeatureExtractor:
         ]
         out[:, col["variant_hits"]] = [c.variant_hits for c in candidates]
         out[:, col["position_log"]] = [math.log1p(c.chunk.position) for c in candidates]
+        _, doc = np.unique([c.chunk.doc_id for c in candidates], return_inverse=True)
+        n_doc = int(doc.max()) + 1
+        out[:, col["doc_chunks"]] = np.bincount(doc, minlength=n_doc)[doc]
+        doc_dense = _group_max(dense, doc, n_doc)
+        out[:, col["doc_dense_gap"]] = dense.max() - doc_dense
+        out[:, col["doc_dense_self_gap"]] = doc_dense - dense
+        fused_sum = np.bincount(doc, weights=fused, minlength=n_doc)[doc]
+        out[:, col["doc_fused_ratio"]] = _ratio(fused_sum)
 
         terms = sorted(set(stats.analyze_query(query)))
         out[:, col["query_len"]] = len(terms)
@@ -221,6 +244,9 @@ class FeatureExtractor:
         title_tf, title_bm25, _ = per_field[Field.TITLE]
         total = body_bm25 + title_bm25
         out[:, col["bm25_ratio"]] = _ratio(total)
+        doc_bm25 = _group_max(out[:, col["bm25_ratio"]], doc, n_doc)
+        out[:, col["doc_bm25_ratio"]] = doc_bm25
+        out[:, col["doc_bm25_self_gap"]] = doc_bm25 - out[:, col["bm25_ratio"]]
         out[:, col["bm25_z"]] = _zscore(total)
         out[:, col["bm25_body_ratio"]] = _ratio(body_bm25)
         out[:, col["bm25_title_ratio"]] = _ratio(title_bm25)
@@ -231,6 +257,9 @@ class FeatureExtractor:
         out[:, col["coverage"]] = found.mean(axis=1)
         out[:, col["idf_coverage"]] = found @ weights
         out[:, col["title_idf_coverage"]] = (title_tf > 0) @ weights
+        doc_found = np.zeros((n_doc, found.shape[1]), dtype=bool)
+        np.logical_or.at(doc_found, doc, found)
+        out[:, col["doc_idf_coverage"]] = (doc_found @ weights)[doc]
         return out
 
 

@@ -16,7 +16,7 @@ router = APIRouter(tags=["knowledge bases"])
 
 def _describe(kb: KnowledgeBase, pipeline: RagPipeline) -> KnowledgeBaseOut:
     reranker = pipeline.rerankers.for_kb(kb) if pipeline.rerankers else None
-    return KnowledgeBaseOut(**kb.stats(), reranker=reranker.name if reranker else None)  # type: ignore[arg-type]
+    return KnowledgeBaseOut(**kb.stats(), reranker=reranker.name if reranker else None)
 
 
 @router.get("/kbs", response_model=list[KnowledgeBaseOut], summary="All knowledge bases")
