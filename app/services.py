@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import faiss
+
 from app.jobs import JobManager
 from app.settings import Settings
 from generation.answer import AnswerGenerator
@@ -45,6 +47,7 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 def build_services(settings: Settings, embedder: Embedder | None = None) -> Services:
+    faiss.omp_set_num_threads(settings.faiss_threads)
     embedder = embedder or build_embedder(settings)
 
     def chunker() -> RecursiveChunker:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # retrieval
     candidates_per_retriever: int = Field(100, ge=1, le=2000, description="Dense and BM25 candidates per query")
     rrf_k: int = Field(60, ge=1)
+    faiss_threads: int = Field(
+        1, ge=1, le=256, description="OpenMP threads for FAISS; 1 is fastest for single queries (no wake-up cost)"
+    )
     max_top_k: int = Field(100, ge=1, le=1000)
     max_query_chars: int = Field(2000, ge=16)
     reranker_model_dir: Path | None = Field(
