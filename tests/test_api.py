@@ -250,3 +250,16 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
         "/ready",
     } <= set(spec["paths"])
     assert "multipart/form-data" in spec["paths"]["/ingest"]["post"]["requestBody"]["content"]
+
+
+def test_chinese_documents_are_searchable_with_bm25(client: TestClient) -> None:
+    docs = [
+        {"id": "zh1", "title": "机器学习", "text": "机器学习是人工智能的一个分支，研究计算机如何从数据中学习。"},
+        {"id": "zh2", "title": "天气", "text": "今天北京的天气很好，阳光明媚，适合去公园散步。"},
+        {"id": "en", "title": "Weather", "text": "The weather in Paris is rainy today."},
+    ]
+    ingest(client, docs, kb="zh")
+    r = client.post("/query", json={"kb": "zh", "query": "人工智能和数据", "generate": False, "mode": "bm25"})
+    assert [x["doc_id"] for x in r.json()["results"]][:1] == ["zh1"]
+    r = client.post("/query", json={"kb": "zh", "query": "北京天气", "generate": False, "mode": "bm25"})
+    assert [x["doc_id"] for x in r.json()["results"]][:1] == ["zh2"]

@@ -32,7 +32,7 @@ def _results(retrieval: Retrieval) -> list[ResultOut]:
                 text=c.chunk.text,
                 score=float(score),
                 section=c.chunk.section,
-                metadata=c.chunk.metadata,
+                metadata={k: v for k, v in c.chunk.metadata.items() if k != "headings"},  # sections say it per chunk
             )
         )
     return out
