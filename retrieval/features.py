@@ -124,7 +124,7 @@ ALL_FEATURES: tuple[str, ...] = (
 
 FEATURE_SCHEMA = FeatureSchema(
     name="hybrid-ltr",
-    version=1,
+    version=2,
     features=(
         "dense_cos",
         "dense_gap",
@@ -143,6 +143,13 @@ FEATURE_SCHEMA = FeatureSchema(
         "title_idf_coverage",
         "body_len_log",
         "query_len",
+        "doc_chunks",
+        "doc_dense_gap",
+        "doc_dense_self_gap",
+        "doc_bm25_ratio",
+        "doc_bm25_self_gap",
+        "doc_fused_ratio",
+        "doc_idf_coverage",
     ),
 )
 

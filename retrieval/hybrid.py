@@ -68,30 +68,8 @@ class HybridRetriever:
                     continue
                 cand = by_key[key] = Candidate(chunk)
             cand.sparse_score, cand.sparse_rank = score, rank
-        if qvec is not None:
-            _fill_dense_scores(kb, qvec, [c for c in by_key.values() if c.dense_score is None])
         ordered = sorted(by_key.values(), key=lambda c: (-fused[c.chunk.key], c.chunk.key))
         for rank, cand in enumerate(ordered, 1):
             cand.fused_score, cand.fused_rank = fused[cand.chunk.key], rank
         timings["fuse"] = (time.perf_counter() - t) * 1000
         return Retrieved(ordered, terms, qvec, timings)
-
-
-def _fill_dense_scores(kb: KnowledgeBase, qvec: np.ndarray, missing: list[Candidate]) -> None:
-    """Cosine of the query with candidates that only BM25 returned (their ``dense_rank`` stays ``None``).
-
-    The vectors are read back from the flat FAISS index, so no re-embedding happens (~0.1 ms per 100).
-    A chunk whose vector is gone (deleted while the query ran) keeps ``dense_score=None``.
-    """
-    if not missing:
-        return
-    keys = np.fromiter((c.chunk.key for c in missing), np.int64, len(missing))
-    index = kb.dense._index
-    try:
-        with kb._apply_lock:
-            vectors = index.reconstruct_batch(keys)
-    except RuntimeError:
-        return
-    scores = np.asarray(vectors, dtype=np.float32) @ np.asarray(qvec, dtype=np.float32).reshape(-1)
-    for cand, score in zip(missing, scores.tolist(), strict=True):
-        cand.dense_score = score

@@ -35,15 +35,18 @@ class QueryGroup:
 class RankerParams:
     num_leaves: int = 15
     learning_rate: float = 0.05
-    max_rounds: int = 600
-    min_data_in_leaf: int = 20
+    max_rounds: int = 400
+    min_data_in_leaf: int = 100
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
     truncation_level: int = 20
-    early_stopping_rounds: int = 50
+    # 0 = no early stopping: train ``max_rounds`` (SciFact train 3-fold CV: early stopping on a 20% split stopped
+    # far too early, doc nDCG@10 0.748 vs 0.772 for a fixed 400 rounds with min_data_in_leaf 100). The held-out split then only reports.
+    early_stopping_rounds: int = 0
     valid_fraction: float = 0.2
-    refit_on_all: bool = True  # after early stopping, retrain on all groups for the best number of rounds
+    refit_on_all: bool = True  # after the held-out run, retrain on all groups for the chosen number of rounds
+    num_threads: int = 2
 
     def lgb_params(self, seed: int) -> dict[str, object]:
         return {
@@ -60,7 +63,7 @@ class RankerParams:
             "lambdarank_truncation_level": self.truncation_level,
             "seed": seed,
             "deterministic": True,
-            "num_threads": 2,
+            "num_threads": self.num_threads,
             "verbosity": -1,
         }
 
@@ -117,7 +120,8 @@ def _trainable(groups: Sequence[QueryGroup]) -> list[QueryGroup]:
 def train_ranker(
     groups: Sequence[QueryGroup], params: RankerParams | None = None, seed: int = 0
 ) -> tuple[lgb.Booster, TrainReport]:
-    """Train a LambdaRank booster; early stopping on a seeded random ``valid_fraction`` of the queries."""
+    """Train a LambdaRank booster; a seeded random ``valid_fraction`` of the queries is held out to report
+    nDCG@10 (and to early-stop on when ``early_stopping_rounds`` > 0)."""
     params = params or RankerParams()
     usable = _trainable(groups)
     if len(usable) < 5:
@@ -128,15 +132,22 @@ def train_ranker(
     train = [usable[i] for i in order[n_valid:]]
     lgb_params = params.lgb_params(seed)
     train_set, valid_set = _dataset(train), _dataset(valid)
+    history: dict[str, dict[str, list[float]]] = {}
     booster = lgb.train(
         lgb_params,
         train_set,
         num_boost_round=params.max_rounds,
         valid_sets=[valid_set],
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)]
+        if params.early_stopping_rounds > 0
+        else [lgb.record_evaluation(history)],
     )
-    best = max(1, booster.best_iteration or params.max_rounds)
-    valid_ndcg = float(booster.best_score["valid_0"]["ndcg@10"])
+    if params.early_stopping_rounds > 0:
+        best = max(1, booster.best_iteration or params.max_rounds)
+        valid_ndcg = float(booster.best_score["valid_0"]["ndcg@10"])
+    else:
+        best = params.max_rounds
+        valid_ndcg = float(history["valid_0"]["ndcg@10"][-1])
     if params.refit_on_all:
         booster = lgb.train(lgb_params, _dataset(usable), num_boost_round=best)
     report = TrainReport(len(train), len(valid), best, valid_ndcg, {**asdict(params), "seed": seed})
