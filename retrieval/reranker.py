@@ -3,7 +3,7 @@
 A model directory holds ``ltr.txt`` (``Booster.save_model`` text) and ``ltr_schema.json`` (the
 ``FeatureSchema`` it was trained with). Loading checks that schema against the code's: a model trained on
 another feature layout would silently score garbage, so a mismatch raises ``ModelSchemaMismatch``.
-The default model (trained on SciFact train, see ``bench/ltr_research.py``) ships in ``retrieval/models``.
+The default model (trained on SciFact train, ``rag train --dataset scifact --split train --output retrieval/models``) ships in ``retrieval/models``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class LtrReranker:
                 detail = f" (same version, different features: {got} vs {want})"
             raise ModelSchemaMismatch(
                 f"reranker model in {directory} was trained with feature schema {schema.tag}, "
-                f"but the code expects {expected.tag}{detail}; retrain it with bench/ltr_research.py"
+                f"but the code expects {expected.tag}{detail}; retrain it with `rag train`"
             )
         return cls(booster, schema)
 

@@ -14,6 +14,7 @@ from ingestion.errors import ModelSchemaMismatch
 from ingestion.models import Chunk
 from retrieval.candidates import Candidate
 from retrieval.features import (
+    ALL_FEATURES,
     FEATURE_SCHEMA,
     FeatureExtractor,
     FeatureSchema,
@@ -157,6 +158,33 @@ def test_feature_extraction_shape_dtype_no_nan(chunks, stats, tantivy_index) -> 
         y = FeatureExtractor().extract(q, lone, stats)
         assert y.shape == (1, len(FEATURE_SCHEMA.features)) and np.isfinite(y).all()
     assert FeatureExtractor().extract(QUERY, [], stats).shape == (0, len(FEATURE_SCHEMA.features))
+
+
+def test_document_aggregate_features(chunks, stats) -> None:
+    # a second chunk of d0 that the sparse stats do not know (no term matches): it inherits d0's aggregates
+    d0_tail = Chunk(99, "d0", 1, "unrelated tail text", chunks[0].title, {})
+    cands = [
+        Candidate(chunks[0], dense_score=0.9, dense_rank=1, fused_score=0.03, fused_rank=1),
+        Candidate(chunks[1], dense_score=0.5, dense_rank=2, fused_score=0.02, fused_rank=2),
+        Candidate(d0_tail, dense_score=0.3, dense_rank=3, fused_score=0.01, fused_rank=3),
+    ]
+    x = FeatureExtractor().extract_all(QUERY, cands, stats)
+    col = {name: x[:, ALL_FEATURES.index(name)] for name in ALL_FEATURES}
+    np.testing.assert_array_equal(col["doc_chunks"], [2, 1, 2])
+    np.testing.assert_allclose(col["doc_dense_gap"], [0.0, 0.4, 0.0], atol=1e-6)
+    np.testing.assert_allclose(col["doc_dense_self_gap"], [0.0, 0.0, 0.6], atol=1e-6)
+    np.testing.assert_allclose(col["doc_fused_ratio"], [1.0, 0.5, 1.0], atol=1e-6)
+    assert col["bm25_ratio"][0] > 0 and col["bm25_ratio"][2] == 0
+    assert col["doc_bm25_ratio"][2] == col["doc_bm25_ratio"][0] >= col["bm25_ratio"][0]
+    assert col["doc_bm25_self_gap"][2] == pytest.approx(col["doc_bm25_ratio"][0])
+    assert col["doc_idf_coverage"][2] == col["doc_idf_coverage"][0] == pytest.approx(col["idf_coverage"][0])
+    assert col["idf_coverage"][2] == 0
+
+
+def test_fixed_rounds_training_reports_held_out_ndcg() -> None:
+    booster, report = train_ranker(_synthetic_groups(60, 5), RankerParams(max_rounds=25, min_data_in_leaf=5), 0)
+    assert report.best_rounds == 25 and booster.num_trees() == 25
+    assert report.n_valid_queries > 0 and 0.5 < report.valid_ndcg10 <= 1.0
 
 
 def test_training_learns_the_label_feature() -> None:
