@@ -3,7 +3,8 @@
 A model directory holds ``ltr.txt`` (``Booster.save_model`` text) and ``ltr_schema.json`` (the
 ``FeatureSchema`` it was trained with). Loading checks that schema against the code's: a model trained on
 another feature layout would silently score garbage, so a mismatch raises ``ModelSchemaMismatch``.
-The default model (trained on SciFact train, ``rag train --dataset scifact --split train --output retrieval/models``) ships in ``retrieval/models``.
+The default model, trained on SciFact train qrels with
+``rag train --dataset <scifact> --split train --no-attach --output retrieval/models``, ships in ``retrieval/models``.
 """
 
 from __future__ import annotations
