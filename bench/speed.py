@@ -169,7 +169,7 @@ def scale_run(settings: Settings, n_docs: int, n_queries: int, dataset_dir: Path
         pipeline = RagPipeline(
             registry,
             HybridRetriever(embedder, settings.candidates_per_retriever, settings.rrf_k),
-            LtrRerankerProvider(settings.reranker_model_dir),
+            LtrRerankerProvider(settings.reranker_model_dir, settings.rerank_threads),
         )
         for name, rerank in (("ours_hybrid", False), ("ours_hybrid_ltr", True)):
             _, lat = time_ours(pipeline, "scale", queries, rerank)

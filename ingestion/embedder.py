@@ -102,18 +102,10 @@ class _OnnxModel:
         self.tokenizer = Tokenizer.from_file(str(directory / onnx_export.TOKENIZER_FILE))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_seq_length)
-        model_file = str(directory / onnx_export.MODEL_FILE)
-        self.session = ort.InferenceSession(model_file, providers=["CPUExecutionProvider"])
-        # Single queries on one thread: a one-row batch gains nothing from more, and waking idle threads
-        # costs milliseconds when other processes hold the cores.
-        one = ort.SessionOptions()
-        one.intra_op_num_threads = 1
-        one.inter_op_num_threads = 1
-        self.query_session = ort.InferenceSession(model_file, one, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(directory / onnx_export.MODEL_FILE), providers=["CPUExecutionProvider"])
 
-    def _run(self, arrays: dict[str, np.ndarray], session: Any = None) -> np.ndarray:
-        session = session or self.session
-        hidden = session.run(None, {name: arrays[name] for name in self.config.inputs})[0]
+    def _run(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        hidden = self.session.run(None, {name: arrays[name] for name in self.config.inputs})[0]
         if self.config.pooling == "cls":
             return hidden[:, 0]
         mask = arrays["attention_mask"][..., None].astype(np.float32)
@@ -137,7 +129,7 @@ class _OnnxModel:
             "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
             "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
         }
-        return self._run(arrays, self.query_session)[0]
+        return self._run(arrays)[0]
 
 
 _INPUT_FIELDS = ("input_ids", "attention_mask", "token_type_ids")

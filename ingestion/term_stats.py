@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 FIELDS = ("title", "body")
+_EMPTY_ROW = (np.zeros(0, np.uint32), np.zeros(0, np.float32), 0)
 
 
 def term_hash(term: str) -> int:
@@ -93,21 +94,23 @@ class TermStatsIndex:
 
     def term_frequencies(self, keys: Sequence[int], terms: Sequence[str], field: str) -> np.ndarray:
         out = np.zeros((len(keys), len(terms)), dtype=np.float32)
-        if not terms:
+        if not terms or not keys:
             return out
         q = np.fromiter(map(term_hash, terms), np.uint32, len(terms))
+        order = np.argsort(q, kind="stable")
+        sorted_q = q[order]
         rows = self._fields[str(field)].rows
-        for i, key in enumerate(keys):
-            row = rows.get(key)
-            if row is None:
-                continue
-            hashes, counts, _ = row
-            if not len(hashes):
-                continue
-            pos = np.searchsorted(hashes, q)
-            pos[pos >= len(hashes)] = 0
-            hit = hashes[pos] == q
-            out[i, hit] = counts[pos[hit]]
+        found = [rows.get(k, _EMPTY_ROW) for k in keys]
+        sizes = np.fromiter((len(r[0]) for r in found), np.int64, len(found))
+        if not sizes.sum():
+            return out
+        # every candidate's terms in one array, matched against the sorted query hashes at once
+        hashes = np.concatenate([r[0] for r in found])
+        counts = np.concatenate([r[1] for r in found])
+        owner = np.repeat(np.arange(len(keys)), sizes)
+        pos = np.minimum(np.searchsorted(sorted_q, hashes), len(sorted_q) - 1)
+        hit = sorted_q[pos] == hashes
+        out[owner[hit], order[pos[hit]]] = counts[hit]
         return out
 
     def field_lengths(self, keys: Sequence[int], field: str) -> np.ndarray:

@@ -25,8 +25,9 @@ class BoundReranker:
 
 
 class LtrRerankerProvider:
-    def __init__(self, default_dir: Path | None = None) -> None:
+    def __init__(self, default_dir: Path | None = None, num_threads: int = 2) -> None:
         self.default_dir = Path(default_dir) if default_dir is not None else DEFAULT_MODEL_DIR
+        self.num_threads = num_threads
         self._cache: dict[Path, tuple[float, BoundReranker]] = {}
         self._lock = threading.Lock()
 
@@ -38,7 +39,7 @@ class LtrRerankerProvider:
         with self._lock:
             cached = self._cache.get(directory)
             if cached is None or cached[0] != mtime:
-                cached = (mtime, BoundReranker(name, LtrReranker.load(directory)))
+                cached = (mtime, BoundReranker(name, LtrReranker.load(directory, num_threads=self.num_threads)))
                 self._cache[directory] = cached
         return cached[1]
 
