@@ -66,7 +66,7 @@ def build_services(settings: Settings, embedder: Embedder | None = None) -> Serv
     pipeline = RagPipeline(
         registry,
         HybridRetriever(embedder, settings.candidates_per_retriever, settings.rrf_k),
-        rerankers=LtrRerankerProvider(settings.reranker_model_dir, settings.rerank_threads),
+        rerankers=LtrRerankerProvider(settings.reranker_model_dir, settings.rerank_threads, settings.rerank_depth),
         generator=generator,
         max_query_chars=settings.max_query_chars,
         max_top_k=settings.max_top_k,

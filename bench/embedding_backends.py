@@ -5,7 +5,7 @@ nDCG@10 / Recall@100 on the SciFact test split (exact inner-product search over 
 the mean cosine of its vectors to torch fp32's. Writes the "embedding-backends" section of
 docs/benchmarks.md and bench/results/embedding_backends.json.
 
-    .venv/bin/python -m bench.embedding_backends [--dump-dir /work/cache/scifact_minilm]
+    .venv/bin/python -m bench.embedding_backends [--dump-dir .cache/bench/scifact_minilm]
 
 ``--dump-dir`` also saves torch fp32 vectors of the whole corpus and all queries there
 (doc_ids.json, docs.npy, query_ids.json, queries.npy); ``--reuse-dump`` loads them back instead of

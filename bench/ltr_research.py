@@ -6,7 +6,7 @@ only thing used to choose), one evaluation on SciFact test and on hotpotqa (doma
 
     .venv/bin/python -m bench.ltr_research [--save-model]   # --save-model writes retrieval/models/
 
-Embeddings are cached under /work/cache/ltr_research (SciFact ones are reused from /work/cache/scifact_minilm
+Embeddings are cached under .cache/bench/ltr_research (SciFact ones are reused from .cache/bench/scifact_minilm
 when present).
 """
 
@@ -37,9 +37,10 @@ from retrieval.features import (
 from retrieval.ltr_training import QueryGroup, RankerParams, cross_validate, train_ranker
 from retrieval.metrics import evaluate
 
-DATA = Path("/work/shared/datasets")
-CACHE = Path("/work/cache/ltr_research")
-SHARED_SCIFACT = Path("/work/cache/scifact_minilm")
+_REPO = Path(__file__).resolve().parent.parent
+DATA = _REPO.parent / "shared" / "datasets"
+CACHE = _REPO / ".cache" / "bench" / "ltr_research"
+SHARED_SCIFACT = _REPO / ".cache" / "bench" / "scifact_minilm"  # written by bench.embedding_backends --dump-dir
 DEPTH, RRF_K = 100, 60
 
 

@@ -94,16 +94,16 @@ def time_langchain(ensemble: Any, queries: dict[str, str]) -> tuple[dict[str, An
         t = time.perf_counter()
         ids = ensemble.search(text)
         lat.append((time.perf_counter() - t) * 1000)
-        run[qid] = doc_run([(d, 0.0) for d in ids])
+        run[qid] = doc_run([(d.rsplit("#", 1)[0], 0.0) for d in ids])  # chunk id -> document id
     return run, lat
 
 
 def chunk_corpus(kb: KnowledgeBase) -> tuple[list[Document], np.ndarray]:
-    """The knowledge base's live chunks as LangChain documents (id = document id) and their stored vectors."""
+    """The knowledge base's live chunks as LangChain documents (id = chunk id) and their stored vectors."""
     docs, vecs = [], []
     for sc in kb.store.live_chunks():
         c = sc.chunk
-        docs.append(Document(c.doc_id, c.text, c.title))
+        docs.append(Document(c.chunk_id, c.text, c.title))
         vecs.append(sc.embedding)
     return docs, np.vstack(vecs)
 
@@ -169,7 +169,7 @@ def scale_run(settings: Settings, n_docs: int, n_queries: int, dataset_dir: Path
         pipeline = RagPipeline(
             registry,
             HybridRetriever(embedder, settings.candidates_per_retriever, settings.rrf_k),
-            LtrRerankerProvider(settings.reranker_model_dir, settings.rerank_threads),
+            LtrRerankerProvider(settings.reranker_model_dir, settings.rerank_threads, settings.rerank_depth),
         )
         for name, rerank in (("ours_hybrid", False), ("ours_hybrid_ltr", True)):
             _, lat = time_ours(pipeline, "scale", queries, rerank)
