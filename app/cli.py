@@ -136,6 +136,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         attach=not args.no_attach,
         output=Path(args.output) if args.output else None,
+        folds=args.folds,
+        early_stopping_rounds=args.early_stopping_rounds,
     )
     print(json.dumps(summary, indent=2))
     return 0
@@ -179,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="also write the model to this folder")
     p.add_argument("--no-attach", action="store_true", help="do not attach the model to the knowledge base")
+    p.add_argument("--folds", type=int, default=5, help="k of the k-fold CV report (0: no CV)")
+    p.add_argument(
+        "--early-stopping-rounds",
+        type=int,
+        default=0,
+        help="stop when the held-out slice's nDCG@10 has not improved for N rounds (0: the default fixed rounds)",
+    )
     p.set_defaults(func=_train)
     return parser
 

@@ -12,7 +12,7 @@ from app.settings import Settings
 from retrieval.beir import load_dataset, load_split
 from retrieval.features import FEATURE_SCHEMA, FeatureExtractor
 from retrieval.ltr_data import collect_groups
-from retrieval.ltr_training import cross_validate, train_ranker
+from retrieval.ltr_training import RankerParams, cross_validate, train_ranker
 from retrieval.reranker import LtrReranker
 from retrieval.reranking import KB_MODEL_SUBDIR
 
@@ -26,6 +26,7 @@ def train_for_kb(
     attach: bool = True,
     output: Path | None = None,
     folds: int = 5,
+    early_stopping_rounds: int = 0,
 ) -> dict[str, Any]:
     dataset = load_dataset(dataset_dir)
     qrels = load_split(dataset_dir, split)
@@ -36,8 +37,9 @@ def train_for_kb(
         groups = collect_groups(
             services.pipeline.retriever, kb, dataset.queries, qrels, FeatureExtractor(FEATURE_SCHEMA), bars
         )
-        cv = cross_validate(groups, seed=seed, folds=folds) if folds >= 2 else None
-        booster, report = train_ranker(groups, seed=seed)
+        params = RankerParams(early_stopping_rounds=early_stopping_rounds)
+        cv = cross_validate(groups, params, seed=seed, folds=folds) if folds >= 2 else None
+        booster, report = train_ranker(groups, params, seed=seed)
         model = LtrReranker(booster, FEATURE_SCHEMA)
         saved = []
         if attach:
