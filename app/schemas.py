@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.jobs import Job
 from retrieval.hybrid import RetrievalMode
 
 
@@ -53,6 +54,8 @@ class IngestResponse(BaseModel):
 
 
 class JobResponse(BaseModel):
+    """A background job; ``done``/``total`` count the chunks embedded so far and to embed."""
+
     job_id: str
     kind: str
     kb: str
@@ -122,3 +125,17 @@ class DeleteResponse(BaseModel):
     doc_id: str
     chunks_deleted: int
     generation: int
+
+
+def job_response(job: Job) -> JobResponse:
+    return JobResponse(
+        job_id=job.id,
+        kind=job.kind,
+        kb=job.kb,
+        status=job.status,
+        stage=job.stage,
+        done=job.done,
+        total=job.total,
+        result=job.result,
+        error=job.error,
+    )

@@ -25,6 +25,7 @@ import numpy as np
 import tantivy
 
 from ingestion.models import Chunk
+from ingestion.term_stats import TermStatsIndex
 from retrieval.beir import load_dataset, load_split
 from retrieval.candidates import Candidate
 from retrieval.features import (
@@ -32,7 +33,6 @@ from retrieval.features import (
     FEATURE_SCHEMA,
     FeatureExtractor,
     FeatureSchema,
-    InMemoryTermStats,
 )
 from retrieval.ltr_training import QueryGroup, RankerParams, cross_validate, train_ranker
 from retrieval.metrics import evaluate
@@ -127,7 +127,8 @@ def collect(name: str, splits: list[str]) -> dict:
     texts = [f"{d.title}\n{d.text}" for d in ds.corpus]
     demb, qemb = embeddings(name, [d.id for d in ds.corpus], texts, qids, [ds.queries[q] for q in qids])
     idx_an, q_an = analyzer(False), analyzer(True)
-    stats = InMemoryTermStats(((c.key, c.title, c.text) for c in chunks), idx_an.analyze, q_an.analyze)
+    stats = TermStatsIndex(idx_an.analyze, q_an.analyze)
+    stats.update((c.key, c.title, c.text) for c in chunks)
     index = build_index(chunks)
     ext = FeatureExtractor(FeatureSchema("all", 0, ALL_FEATURES))
     out: dict = {"queries": {}, "extract_ms": []}

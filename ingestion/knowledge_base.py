@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +22,7 @@ from ingestion.embedder import Embedder
 from ingestion.errors import DocumentNotFound, InvalidInputError, StorageError
 from ingestion.models import Chunk, ChunkDraft, Document
 from ingestion.sparse_index import SparseDoc, SparseIndex
-from ingestion.store import NewDocument, Store
+from ingestion.store import NewDocument, Store, StoredChunk
 from ingestion.term_stats import TermStatsIndex
 
 log = logging.getLogger(__name__)
@@ -131,9 +131,9 @@ class KnowledgeBase:
         if dense_replayed:
             self._changes_since_snapshot = dense_replayed
 
-    def _add_dense(self, stored: object) -> int:
+    def _add_dense(self, stored: Iterable[StoredChunk]) -> int:
         keys, vecs = [], []
-        for sc in stored:  # type: ignore[attr-defined]
+        for sc in stored:
             keys.append(sc.chunk.key)
             vecs.append(sc.embedding)
         if keys:

@@ -3,7 +3,7 @@
 ``FeatureExtractor`` turns a query and its fused candidates into a float32 matrix whose columns are named by a
 versioned ``FeatureSchema``. Retriever-derived features (ranks, cosine, RRF) come from the ``Candidate``s;
 lexical features (per-field BM25, query-term coverage) are computed here from raw term statistics supplied by
-the sparse index through the ``TermStats`` protocol (``InMemoryTermStats`` is a reference implementation).
+the sparse index through the ``TermStats`` protocol (implemented by ``ingestion.term_stats.TermStatsIndex``).
 
 Every score-valued feature is made relative to the query's candidate list (ratio to the best candidate,
 gap to the best, z-score) so that a model trained on one corpus transfers to corpora with other BM25 scales.
@@ -12,8 +12,7 @@ gap to the best, z-score) so that a model trained on one corpus transfers to cor
 from __future__ import annotations
 
 import math
-import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -267,97 +266,4 @@ class FeatureExtractor:
         doc_found = np.zeros((n_doc, found.shape[1]), dtype=bool)
         np.logical_or.at(doc_found, doc, found)
         out[:, col["doc_idf_coverage"]] = (doc_found @ weights)[doc]
-        return out
-
-
-def term_hash(term: str) -> int:
-    """Stable 32-bit hash of an analyzed term (CRC-32 of its UTF-8 bytes)."""
-    return zlib.crc32(term.encode("utf-8"))
-
-
-class _FieldPostings:
-    """Per-chunk sorted term hashes + counts of one field, in CSR layout (row i = chunk i)."""
-
-    def __init__(self, analyzed: list[list[str]]) -> None:
-        hashes, counts, lengths, offsets = [], [], [], [0]
-        self.doc_freq: dict[int, int] = {}
-        for tokens in analyzed:
-            uniq, cnt = np.unique(np.fromiter(map(term_hash, tokens), np.uint32, len(tokens)), return_counts=True)
-            hashes.append(uniq)
-            counts.append(cnt.astype(np.float32))
-            lengths.append(len(tokens))
-            offsets.append(offsets[-1] + len(uniq))
-            for h in uniq.tolist():
-                self.doc_freq[h] = self.doc_freq.get(h, 0) + 1
-        self.hashes = np.concatenate(hashes) if hashes else np.zeros(0, np.uint32)
-        self.counts = np.concatenate(counts) if counts else np.zeros(0, np.float32)
-        self.offsets = np.asarray(offsets, dtype=np.int64)
-        self.lengths = np.asarray(lengths, dtype=np.float32)
-
-    def gather(self, rows: np.ndarray, qhashes: np.ndarray) -> np.ndarray:
-        """(len(rows), len(qhashes)) counts; a row of -1 (unknown key) stays zero."""
-        out = np.zeros((len(rows), len(qhashes)), dtype=np.float32)
-        valid = rows >= 0
-        starts, ends = self.offsets[rows[valid]], self.offsets[rows[valid] + 1]
-        sizes = ends - starts
-        if sizes.sum() == 0:
-            return out
-        owner = np.repeat(np.flatnonzero(valid), sizes)
-        idx = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
-        order = np.argsort(qhashes)
-        sorted_q = qhashes[order]
-        pos = np.minimum(np.searchsorted(sorted_q, self.hashes[idx]), len(sorted_q) - 1)
-        hit = sorted_q[pos] == self.hashes[idx]
-        out[owner[hit], order[pos[hit]]] = self.counts[idx[hit]]
-        return out
-
-
-class InMemoryTermStats:
-    """Reference ``TermStats`` over (key, title, body) triples, analyzed once at construction.
-
-    ``analyze`` is the index-time analyzer (en_stem), ``analyze_query`` the query-time one (en_stem with
-    stopwords dropped). Per chunk and field it keeps the sorted uint32 term hashes, their counts and the
-    token count: exactly the data the sparse index must precompute at ingest to implement ``TermStats``.
-    """
-
-    def __init__(
-        self,
-        chunks: Iterable[tuple[int, str, str]],
-        analyze: Callable[[str], list[str]],
-        analyze_query: Callable[[str], list[str]],
-    ) -> None:
-        keys, titles, bodies = [], [], []
-        for key, title, body in chunks:
-            keys.append(key)
-            titles.append(analyze(title))
-            bodies.append(analyze(body))
-        self._row = {k: i for i, k in enumerate(keys)}
-        self._fields = {Field.TITLE: _FieldPostings(titles), Field.BODY: _FieldPostings(bodies)}
-        self._analyze_query = analyze_query
-
-    def _rows(self, keys: Sequence[int]) -> np.ndarray:
-        return np.fromiter((self._row.get(k, -1) for k in keys), np.int64, len(keys))
-
-    def analyze_query(self, text: str) -> list[str]:
-        return self._analyze_query(text)
-
-    def num_chunks(self) -> int:
-        return len(self._row)
-
-    def avg_field_length(self, field: Field) -> float:
-        lengths = self._fields[field].lengths
-        return float(lengths.mean()) if lengths.size else 0.0
-
-    def doc_freqs(self, terms: Sequence[str], field: Field) -> np.ndarray:
-        df = self._fields[field].doc_freq
-        return np.array([df.get(term_hash(t), 0) for t in terms], dtype=np.int64)
-
-    def term_frequencies(self, keys: Sequence[int], terms: Sequence[str], field: Field) -> np.ndarray:
-        qhashes = np.fromiter(map(term_hash, terms), np.uint32, len(terms))
-        return self._fields[field].gather(self._rows(keys), qhashes)
-
-    def field_lengths(self, keys: Sequence[int], field: Field) -> np.ndarray:
-        rows = self._rows(keys)
-        out = np.zeros(len(keys), dtype=np.float32)
-        out[rows >= 0] = self._fields[field].lengths[rows[rows >= 0]]
         return out

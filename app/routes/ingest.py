@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from app.deps import JobsDep, RegistryDep, ServicesDep
 from app.errors import error_body, status_for
-from app.schemas import IngestRequest, IngestResponse, JobResponse
+from app.schemas import IngestRequest, IngestResponse, JobResponse, job_response
 from ingestion.errors import InvalidInputError, RagError
 from ingestion.knowledge_base import IngestReport, ProgressFn
 from ingestion.loaders import SUPPORTED_EXTENSIONS, content_id, load_file
@@ -137,15 +137,4 @@ async def ingest(
         return error_body(exc.code, exc.message, status=status_for(exc))["error"]  # type: ignore[return-value]
 
     job = jobs.submit("ingest", kb_name, work, on_error)
-    return JSONResponse(
-        JobResponse(
-            job_id=job.id,
-            kind=job.kind,
-            kb=kb_name,
-            status=job.status,
-            stage=job.stage,
-            done=0,
-            total=len(docs),
-        ).model_dump(),
-        status_code=202,
-    )
+    return JSONResponse(job_response(job).model_dump(), status_code=202)

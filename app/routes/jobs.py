@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from app.deps import JobsDep
-from app.schemas import JobResponse
+from app.schemas import JobResponse, job_response
 
 router = APIRouter(tags=["ingest"])
 
@@ -13,14 +13,4 @@ def get_job(job_id: str, jobs: JobsDep) -> JobResponse:
     job = jobs.get(job_id)
     if job is None:
         raise HTTPException(404, f"job {job_id!r} not found")
-    return JobResponse(
-        job_id=job.id,
-        kind=job.kind,
-        kb=job.kb,
-        status=job.status,
-        stage=job.stage,
-        done=job.done,
-        total=job.total,
-        result=job.result,
-        error=job.error,
-    )
+    return job_response(job)
