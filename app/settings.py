@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     max_top_k: int = Field(100, ge=1, le=1000)
     max_query_chars: int = Field(2000, ge=16)
     rerank_depth: int = Field(0, ge=0, description="Rerank only the top N fused candidates (0: all of them)")
-    rerank_threads: int = Field(2, ge=1, le=256, description="LightGBM threads when scoring candidates")
+    rerank_threads: int = Field(1, ge=1, le=256, description="LightGBM threads when scoring candidates")
     reranker_model_dir: Path | None = Field(
         None,
         description="LTR model directory used when a knowledge base has none (default: the packaged one)",

@@ -28,19 +28,19 @@ SCHEMA_FILE = "ltr_schema.json"
 class LtrReranker:
     """Scores candidates with a LambdaRank booster and reorders them."""
 
-    def __init__(self, booster: lgb.Booster, schema: FeatureSchema = FEATURE_SCHEMA, num_threads: int = 2) -> None:
+    def __init__(self, booster: lgb.Booster, schema: FeatureSchema = FEATURE_SCHEMA, num_threads: int = 1) -> None:
         if booster.num_feature() != len(schema.features):
             raise ModelSchemaMismatch(
                 f"model has {booster.num_feature()} features, schema {schema.tag} names {len(schema.features)}"
             )
         self.booster = booster
-        self.num_threads = num_threads  # 2 halves predict time for ~200 candidates on an idle 2-core machine
+        self.num_threads = num_threads  # more threads help an idle machine, but spin against the query encoder under load
         self.schema = schema
         self.extractor = FeatureExtractor(schema)
 
     @classmethod
     def load(
-        cls, directory: Path | None = None, expected: FeatureSchema = FEATURE_SCHEMA, num_threads: int = 2
+        cls, directory: Path | None = None, expected: FeatureSchema = FEATURE_SCHEMA, num_threads: int = 1
     ) -> LtrReranker:
         """Load the model in ``directory`` (default: the packaged one); its schema must equal ``expected``."""
         directory = Path(directory) if directory is not None else DEFAULT_MODEL_DIR

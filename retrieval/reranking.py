@@ -31,7 +31,7 @@ class BoundReranker:
 
 
 class LtrRerankerProvider:
-    def __init__(self, default_dir: Path | None = None, num_threads: int = 2, depth: int = 0) -> None:
+    def __init__(self, default_dir: Path | None = None, num_threads: int = 1, depth: int = 0) -> None:
         self.default_dir = Path(default_dir) if default_dir is not None else DEFAULT_MODEL_DIR
         self.num_threads = num_threads
         self.depth = depth
