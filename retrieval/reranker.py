@@ -34,7 +34,8 @@ class LtrReranker:
                 f"model has {booster.num_feature()} features, schema {schema.tag} names {len(schema.features)}"
             )
         self.booster = booster
-        self.num_threads = num_threads  # more threads help an idle machine, but spin against the query encoder under load
+        # more threads help an idle machine, but their spinning slows the query encoder under load
+        self.num_threads = num_threads
         self.schema = schema
         self.extractor = FeatureExtractor(schema)
 
